@@ -1,0 +1,18 @@
+import { ApplicationFailure } from '@temporalio/common';
+import { InvalidConfigError } from '../config/errors';
+import { toActivityFailure as sshFailure } from './ssh/errors';
+
+/** Errors that can never heal by retrying become non-retryable failures with their own type. */
+export function asActivityFailure(err: unknown): unknown {
+  if (err instanceof InvalidConfigError) return ApplicationFailure.nonRetryable(err.message, 'InvalidConfigError', { problems: err.problems });
+  return sshFailure(err);
+}
+
+/** Wraps an activity body so its errors are classified once, in one place. */
+export async function classified<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    throw asActivityFailure(err);
+  }
+}

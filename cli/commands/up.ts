@@ -1,0 +1,56 @@
+import { parseArgs } from 'node:util';
+import { DEFAULT_TEMPORAL_PORT, DEFAULT_UI_PORT } from '../../config/constants';
+import { startLocalStack } from '../../workers/localStack';
+import { UsageError } from '../usageError';
+
+export const usage = `ae up [--no-demo] [--nodes N] [--port ${DEFAULT_TEMPORAL_PORT}] [--ui-port ${DEFAULT_UI_PORT}]
+  The local stack (what \`npm start\` runs): a persistent Temporal dev server with its Web UI,
+  the simulated cluster (N nodes, default 4), a worker, and a demo run on the simulated cluster.
+  Stays up until Ctrl-C or SIGTERM, then stops everything it started. State lives in .data/
+  (AE_DATA_DIR overrides).`;
+
+function intOption(name: string, value: string, min: number, max: number): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name} must be a whole number in ${min}..${max}, got "${value}"`);
+  return n;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      demo: { type: 'boolean', default: true },
+      'no-demo': { type: 'boolean', default: false },
+      nodes: { type: 'string', default: '4' },
+      port: { type: 'string', default: String(DEFAULT_TEMPORAL_PORT) },
+      'ui-port': { type: 'string', default: String(DEFAULT_UI_PORT) },
+    },
+    strict: true,
+  });
+  const stack = await startLocalStack({
+    demo: values.demo && !values['no-demo'],
+    nodes: intOption('nodes', values.nodes, 1, 64),
+    port: intOption('port', values.port, 1, 65535),
+    uiPort: intOption('ui-port', values['ui-port'], 1, 65535),
+  });
+  console.log(`\nReady. Web UI: ${stack.uiUrl}   Ctrl-C stops everything.`);
+
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`\n${signal}: stopping the worker, the simulated cluster and the dev server...`);
+    stack.stop().then(
+      () => console.log('stopped.'),
+      (err: Error) => console.error(`stop failed: ${err.message}`),
+    );
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  await stack.done;
+  if (!stopping) {
+    await stack.stop();
+    return 1;
+  }
+  return 0;
+}

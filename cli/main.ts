@@ -1,0 +1,52 @@
+import { UsageError } from './usageError';
+
+interface Command {
+  usage: string;
+  run(argv: string[]): Promise<number>;
+}
+
+/** Loaded on demand so `ae probe` does not pay for the sim, nor `ae sim` for the worker. */
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  up: () => import('./commands/up'),
+  probe: () => import('./commands/probe'),
+  worker: () => import('./commands/worker'),
+  sim: () => import('./commands/sim'),
+};
+
+const HELP = `ae: reproduce FragVisor's paper claims on a cluster, durably, with Temporal
+
+usage: ae <command> [options]
+
+commands:
+  up       the local stack: Temporal dev server + Web UI, simulated 4-node cluster, worker, demo run
+  probe    probe every node of a cluster (reachability, boot_id, kernel, uptime, FragVisor tree)
+  worker   run a worker against the configured Temporal
+  sim      the simulated FragVisor testbed (ae sim up --nodes N --state-dir DIR)
+
+ae <command> --help shows a command's options.`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    console.log(HELP);
+    return name ? 0 : 2;
+  }
+  const load = COMMANDS[name];
+  if (!load) {
+    console.error(`ae: unknown command "${name}"\n\n${HELP}`);
+    return 2;
+  }
+  const command = await load();
+  if (rest.includes('--help') || rest.includes('-h')) {
+    console.log(command.usage);
+    return 0;
+  }
+  try {
+    return await command.run(rest);
+  } catch (err) {
+    const usage = err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+    console.error(`ae ${name}: ${(err as Error).message}`);
+    if (usage) console.error(`\nusage: ${command.usage}`);
+    return usage ? 2 : 1;
+  }
+}

@@ -1,0 +1,61 @@
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { freePort } from '../helpers/ports';
+import { alive, descendants, spawnAe, type Spawned } from '../helpers/processes';
+
+const dataDir = mkdtempSync(path.join(os.tmpdir(), 'ae-stack-'));
+const started: Spawned[] = [];
+let port: number;
+let uiPort: number;
+
+beforeAll(async () => {
+  port = await freePort();
+  uiPort = await freePort();
+});
+
+afterAll(() => {
+  for (const s of started) s.child.kill('SIGKILL');
+});
+
+function up(extra: string[] = []): Spawned {
+  // TEMPORAL_ADDRESS is for clients; the stack itself must start its own server on `port`.
+  const s = spawnAe(['up', '--port', String(port), '--ui-port', String(uiPort), ...extra], { AE_DATA_DIR: dataDir, TEMPORAL_ADDRESS: '' });
+  started.push(s);
+  return s;
+}
+
+async function stopAndCheckNoOrphans(stack: Spawned, signal: NodeJS.Signals): Promise<void> {
+  const tree = descendants(stack.child.pid!);
+  expect(tree.length).toBeGreaterThan(0); // at least the dev server
+  stack.child.kill(signal);
+  const { code } = await stack.exited;
+  expect(code).toBe(0);
+  await new Promise((r) => setTimeout(r, 500));
+  expect(tree.filter(alive)).toEqual([]);
+}
+
+it('npm start: dev server with UI, simulated cluster, worker, demo probe; Ctrl-C leaves nothing; a restart keeps the history', async () => {
+  const first = up();
+  await first.waitFor(/Ready\./, 120_000);
+  const out = first.output();
+  expect(out).toMatch(/cluster sim \(SIMULATED\): 4\/4 nodes reachable/);
+  const workflowId = out.match(/workflow (probe-sim-[\w-]+)/)![1];
+  expect(out).toContain(`http://127.0.0.1:${uiPort}/namespaces/default/workflows/${workflowId}`);
+  const ui = await fetch(`http://127.0.0.1:${uiPort}/`);
+  expect(ui.status).toBe(200);
+  await stopAndCheckNoOrphans(first, 'SIGINT');
+
+  const second = up(['--no-demo']);
+  await second.waitFor(/Ready\./, 120_000);
+  expect(second.output()).not.toMatch(/Demo:/);
+  const connection = await Connection.connect({ address: `127.0.0.1:${port}` });
+  try {
+    const earlier = await new Client({ connection }).workflow.getHandle(workflowId).describe();
+    expect(earlier.status.name).toBe('COMPLETED');
+  } finally {
+    await connection.close();
+  }
+  await stopAndCheckNoOrphans(second, 'SIGTERM');
+}, 240_000);

@@ -1,0 +1,49 @@
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { TASK_QUEUE } from '../config/constants';
+import { temporalConnectConfig } from '../config/temporal';
+import { createActivities } from '../activities';
+import { SshPool } from '../activities/ssh/pool';
+
+export interface AeWorker {
+  worker: Worker;
+  pool: SshPool;
+  /** Runs until shutdown; closes the SSH pool and the connection afterwards. */
+  run(): Promise<void>;
+}
+
+export interface AeWorkerOptions {
+  connection?: NativeConnection;
+  namespace?: string;
+  /** Pre-built workflow bundle; default AE_WORKFLOW_BUNDLE (a bundle file path), else bundle workflows/ at start. */
+  workflowBundle?: WorkerOptions['workflowBundle'];
+  taskQueue?: string;
+}
+
+/** The worker: every workflow in workflows/, every activity over one shared SSH pool. */
+export async function createAeWorker(opts: AeWorkerOptions = {}): Promise<AeWorker> {
+  const env = temporalConnectConfig();
+  const ownConnection = !opts.connection;
+  const connection = opts.connection ?? (await NativeConnection.connect(env.connectionOptions));
+  const pool = new SshPool();
+  const bundleFile = process.env.AE_WORKFLOW_BUNDLE;
+  const workflowBundle = opts.workflowBundle ?? (bundleFile ? { codePath: bundleFile } : undefined);
+  const worker = await Worker.create({
+    connection,
+    namespace: opts.namespace ?? env.namespace,
+    taskQueue: opts.taskQueue ?? TASK_QUEUE,
+    ...(workflowBundle ? { workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
+    activities: createActivities({ ssh: pool }),
+  });
+  return {
+    worker,
+    pool,
+    async run() {
+      try {
+        await worker.run();
+      } finally {
+        await pool.close();
+        if (ownConnection) await connection.close();
+      }
+    },
+  };
+}
