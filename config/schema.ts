@@ -215,7 +215,8 @@ export const clusterProfileSchema = mapping(`a cluster profile: a YAML mapping w
   description: z
     .string({ error: typeError('a description (a string)') })
     .max(500, mismatch('a description of at most 500 characters'))
-    .optional(),
+    .optional()
+    .describe('Free text for humans (hardware, location).'),
   /** True for the simulated testbed: everything measured on it is labelled SIMULATED. */
   simulated: boolean().default(false).describe('True for the simulated testbed: everything measured on it is labelled SIMULATED.'),
   nodes: z
@@ -223,9 +224,9 @@ export const clusterProfileSchema = mapping(`a cluster profile: a YAML mapping w
     .min(1, { abort: true, error: 'expected at least one node (the origin first), got an empty list' })
     .max(256, { error: (iss: Issue) => `expected at most 256 nodes, got ${Array.isArray(iss.input) ? iss.input.length : 'more'}` })
     .describe('Nodes in Popcorn node-id order: node id = position; the origin (id 0) first. For n < all nodes, the first n are used.'),
-  paths: pathsSchema,
-  guest: guestSchema,
-  ssh: sshSchema.default(() => sshSchema.parse({})),
+  paths: pathsSchema.describe('Absolute paths on the nodes (safe characters only: they end up in remote commands).'),
+  guest: guestSchema.describe('The distributed VM: lkvm --network guest_ip/host_ip/guest_mac, and how to reach it over SSH.'),
+  ssh: sshSchema.default(() => sshSchema.parse({})).describe('SSH client settings of the control host.'),
   timeouts: timeoutsSchema.default(() => timeoutsSchema.parse({})).describe('Per-step timeouts in seconds.'),
 }).superRefine((profile, ctx) => {
   if (profile.nodes.length === 0) return;
