@@ -11,12 +11,12 @@ export function matchPattern(text: string, pattern: string): boolean {
   let starP = -1;
   let starT = 0;
   while (t < text.length) {
-    if (p < pattern.length && (pattern[p] === '?' || pattern[p] === text[t])) {
-      t++;
-      p++;
-    } else if (p < pattern.length && pattern[p] === '*') {
+    if (p < pattern.length && pattern[p] === '*') {
       starP = p++;
       starT = t;
+    } else if (p < pattern.length && (pattern[p] === '?' || pattern[p] === text[t])) {
+      t++;
+      p++;
     } else if (starP >= 0) {
       p = starP + 1;
       t = ++starT;
