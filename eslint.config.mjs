@@ -16,6 +16,12 @@ export default tseslint.config(
     },
   },
   {
+    // CommonJS entry points and tool configs.
+    files: ['**/*.js'],
+    languageOptions: { sourceType: 'commonjs' },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
     // Workflow code is replayed deterministically inside Temporal's sandbox: no I/O of any kind.
     files: ['workflows/**/*.ts'],
     rules: {

@@ -5,13 +5,18 @@ interface Command {
   run(argv: string[]): Promise<number>;
 }
 
-/** Loaded on demand so `ae probe` does not pay for the sim, nor `ae sim` for the worker. */
-const COMMANDS: Record<string, () => Promise<Command>> = {
-  up: () => import('./commands/up'),
-  probe: () => import('./commands/probe'),
-  worker: () => import('./commands/worker'),
-  sim: () => import('./commands/sim'),
+/**
+ * Loaded on demand so `ae probe` does not pay for the sim, nor `ae sim` for the worker. require(),
+ * not import(): under tsx an import() would load a second, ESM copy of every module.
+ */
+/* eslint-disable @typescript-eslint/no-require-imports */
+const COMMANDS: Record<string, () => Command> = {
+  up: () => require('./commands/up'),
+  probe: () => require('./commands/probe'),
+  worker: () => require('./commands/worker'),
+  sim: () => require('./commands/sim'),
 };
+/* eslint-enable @typescript-eslint/no-require-imports */
 
 const HELP = `ae: reproduce FragVisor's paper claims on a cluster, durably, with Temporal
 
@@ -36,7 +41,7 @@ export async function main(argv: string[]): Promise<number> {
     console.error(`ae: unknown command "${name}"\n\n${HELP}`);
     return 2;
   }
-  const command = await load();
+  const command = load();
   if (rest.includes('--help') || rest.includes('-h')) {
     console.log(command.usage);
     return 0;

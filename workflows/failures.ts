@@ -1,5 +1,6 @@
 import { ApplicationFailure } from '@temporalio/workflow';
 import type { z } from 'zod';
+import { describeZodError } from '../config/errors';
 
 /**
  * Validates a workflow's single JSON input. A thrown ZodError would fail the workflow task and retry
@@ -8,6 +9,6 @@ import type { z } from 'zod';
 export function parseInput<S extends z.ZodType>(schema: S, input: unknown, workflow: string): z.output<S> {
   const result = schema.safeParse(input);
   if (result.success) return result.data;
-  const problems = result.error.issues.map((i) => `${i.path.length ? i.path.join('.') : 'input'}: ${i.message}`);
+  const problems = describeZodError(result.error);
   throw ApplicationFailure.nonRetryable(`${workflow}: invalid input: ${problems.join('; ')}`, 'InvalidInput', { problems });
 }

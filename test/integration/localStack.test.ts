@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
@@ -26,14 +26,23 @@ function up(extra: string[] = []): Spawned {
   return s;
 }
 
+function commandLine(pid: number): string {
+  try {
+    return `${pid}: ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ')}`;
+  } catch {
+    return `${pid}: (gone)`;
+  }
+}
+
 async function stopAndCheckNoOrphans(stack: Spawned, signal: NodeJS.Signals): Promise<void> {
   const tree = descendants(stack.child.pid!);
   expect(tree.length).toBeGreaterThan(0); // at least the dev server
   stack.child.kill(signal);
   const { code } = await stack.exited;
   expect(code).toBe(0);
-  await new Promise((r) => setTimeout(r, 500));
-  expect(tree.filter(alive)).toEqual([]);
+  // Give the kernel a moment to reap; then whatever is left is an orphan, shown with its command line.
+  for (let i = 0; i < 50 && tree.some(alive); i++) await new Promise((r) => setTimeout(r, 100));
+  expect(tree.filter(alive).map(commandLine)).toEqual([]);
 }
 
 it('npm start: dev server with UI, simulated cluster, worker, demo probe; Ctrl-C leaves nothing; a restart keeps the history', async () => {

@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -6,6 +5,7 @@ import { WorkflowFailedError, type Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { ProbeSummary } from '../../activities/probeTypes';
 import { startSimCluster, type SimCluster } from '../../sim/cluster';
+import { openssh } from '../helpers/sim';
 import { startTestWorker, testClient, uniqueTaskQueue } from '../helpers/temporal';
 
 let sim: SimCluster;
@@ -49,12 +49,9 @@ describe('probeCluster on the simulated cluster, through a real worker and real 
     expect(summary).toMatchObject({ cluster: 'sim', simulated: true, reachable: 4, total: 4 });
     expect(summary.nodes.map((n) => n.node)).toEqual(['node0', 'node1', 'node2', 'node3']);
     expect(summary.nodes.map((n) => n.origin)).toEqual([true, false, false, false]);
-    const sshConfig = path.join(sim.stateDir, 'ssh_config');
     for (const n of summary.nodes) {
       // Cross-check against plain OpenSSH, independent of our SSH layer.
-      const viaOpenSsh = execFileSync('ssh', ['-F', sshConfig, '-o', 'BatchMode=yes', n.node, 'cat /proc/sys/kernel/random/boot_id; uname -r; test -d /home/ae/FragVisor && echo yes || echo no'], { encoding: 'utf8' })
-        .trim()
-        .split('\n');
+      const viaOpenSsh = (await openssh(sim, n.node, 'cat /proc/sys/kernel/random/boot_id; uname -r; test -d /home/ae/FragVisor && echo yes || echo no')).stdout.trim().split('\n');
       expect([n.bootId, n.kernelRelease, n.fragvisorTree ? 'yes' : 'no']).toEqual(viaOpenSsh);
       expect(n.uptimeSeconds).toBeGreaterThanOrEqual(0);
     }
