@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { DEFAULT_TEMPORAL_PORT, DEFAULT_UI_PORT } from '../../config/constants';
 import { startLocalStack } from '../../workers/localStack';
+import { installRuntime } from '../../workers/runtime';
 import { UsageError } from '../usageError';
 
 export const usage = `ae up [--no-demo] [--nodes N] [--port ${DEFAULT_TEMPORAL_PORT}] [--ui-port ${DEFAULT_UI_PORT}]
@@ -27,6 +28,8 @@ export async function run(argv: string[]): Promise<number> {
     },
     strict: true,
   });
+  // The stack prints its own progress; the SDK only speaks up for warnings (AE_LOG_LEVEL=INFO for more).
+  installRuntime('WARN');
   const stack = await startLocalStack({
     demo: values.demo && !values['no-demo'],
     nodes: intOption('nodes', values.nodes, 1, 64),
