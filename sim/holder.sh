@@ -2,14 +2,14 @@
 # The holder of one simulated node: pid 1 of the node's own PID namespace, inside its own mount and
 # UTS namespaces (started by sim/sandbox.ts). When it exits, the kernel kills every process of the
 # node, detached ones included.
-# Arguments: node dir, imitation bin dir, node name, then `target=source` pairs for the shadowed
+# Arguments: node dir, imitation bin dir, generated tool wrappers dir, node name, then `target=source` pairs for the shadowed
 # tools. Sources under the node dir are relative to it and mounted without canonicalisation: once
 # /home or /tmp is covered, an absolute path to a state dir below them would resolve inside the
 # sandbox instead. Prints `ae-sim-holder-ready <pid on the host>` when the node's view of the
 # machine is in place.
 set -eu
-node_dir=$1 bin_dir=$2 node_name=$3
-shift 3
+node_dir=$1 bin_dir=$2 tools_dir=$3 node_name=$4
+shift 4
 fail() { echo "ae-sim holder: $*" >&2; exit 1; }
 cd "$node_dir" || fail "cannot enter $node_dir"
 # 0. Our pid as the host sees it (the host's /proc is still mounted), then a /proc of our own:
@@ -31,6 +31,8 @@ mount --bind state/boot_id /proc/sys/kernel/random/boot_id || fail "cannot cover
 # 4. The simulator's directories inside the node's /home (tools read-only, state writable).
 mount --bind "$bin_dir" fs/home/.ae-sim/bin || fail "cannot mount the imitation tools"
 mount -o remount,bind,ro fs/home/.ae-sim/bin || fail "cannot make the imitation tools read-only"
+mount --bind "$tools_dir" fs/home/.ae-sim/tools || fail "cannot mount the generated tool wrappers"
+mount -o remount,bind,ro fs/home/.ae-sim/tools || fail "cannot make the generated tool wrappers read-only"
 mount --bind state fs/home/.ae-sim/state || fail "cannot mount the node state"
 mount -o remount,bind,rw fs/home/.ae-sim/state || fail "cannot make the node state writable"
 # 5. The node's own directories over the host's.

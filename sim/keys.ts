@@ -24,10 +24,23 @@ export function loadOrCreateKeyPair(file: string, comment: string): KeyPair {
       return pair;
     }
   }
-  const pair = utils.generateKeyPairSync('ed25519', { comment });
+  const pair = generateParsable(comment);
   writeFileAtomic(file, pair.private, 0o600);
   writeFileAtomic(pubFile, `${pair.public.trim()}\n`, 0o644);
   return { private: pair.private, public: pair.public.trim() };
+}
+
+/**
+ * A fresh ed25519 pair that ssh2 can read back: about 1 in 250 of the keys its own
+ * generateKeyPairSync makes are refused by its parser ("Malformed OpenSSH private key"), which
+ * failed a simulator start now and then.
+ */
+export function generateParsable(comment = ''): { private: string; public: string } {
+  for (let attempt = 0; ; attempt++) {
+    const pair = utils.generateKeyPairSync('ed25519', { comment });
+    if (!(utils.parseKey(pair.private) instanceof Error) && !(utils.parseKey(pair.public) instanceof Error)) return pair;
+    if (attempt >= 20) throw new Error('could not generate a usable ed25519 key pair');
+  }
 }
 
 /** `ssh-ed25519 AAAA...` without the comment, as known_hosts wants it. */

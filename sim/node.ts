@@ -1,8 +1,10 @@
+import { EventEmitter } from 'node:events';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 import { loadOrCreateKeyPair } from './keys';
 import { clearVolatileDirs, Holder, NODE_HOME, NODE_PATH, NODE_STATE_DIR, NODE_USER, prepareSandbox, type HostTools, type SandboxMode } from './sandbox';
 import { SshFront } from './ssh';
+import type { Fault, FaultStep } from './tools/types';
 import { kernelRelease, newBootId, NodeStateStore, type NodeState } from './state';
 
 /** What a simulated node reports about itself (a snapshot). */
@@ -15,14 +17,18 @@ export interface SimNodeState {
   bootCount: number;
   /** Accepting SSH. */
   up: boolean;
-  /** 'up', 'rebooting' (down, coming back), 'off' (powered off until powerOn()), 'stopped'. */
-  power: 'up' | 'rebooting' | 'off' | 'stopped';
+  /**
+   * 'up', 'rebooting' (down, coming back), 'hung' (powered but dead: a reboot that never came back,
+   * until a power cycle), 'off' (powered off until powerOn()), 'stopped'.
+   */
+  power: 'up' | 'rebooting' | 'hung' | 'off' | 'stopped';
 }
 
 /** Counters for tests: they only grow while the simulator runs. */
 export interface SimNodeStats {
   reboots: number;
   powerOffs: number;
+  powerCycles: number;
   commands: number;
   connections: number;
   authFailures: number;
@@ -40,7 +46,19 @@ export interface SimNodeOptions {
   port: number;
   /** How long a reboot keeps the node down, already scaled. */
   rebootDownMs: number;
+  /** Host directory of the generated tool wrappers (shared by every node). */
+  toolsDir: string;
   log: (line: string) => void;
+  /** This node's declared faults (sim/faults): `take` fires one, `peek` only looks. */
+  faults?: { take(step: FaultStep): Fault | undefined; peek(step: FaultStep): Fault | undefined };
+}
+
+/** Why a node went down (the 'down' event's argument). */
+export type DownReason = 'reboot' | 'power-cycle' | 'power-off' | 'stop';
+
+/** Thrown by reboot() when the node hangs instead of coming back (fault `reboot-hang`). */
+export class NodeHungError extends Error {
+  override readonly name = 'NodeHungError';
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -53,16 +71,24 @@ function builtKernelVersion(at: Date): string {
   return `#1 SMP ${day} ${month} ${at.getUTCDate()} ${time} UTC ${at.getUTCFullYear()}`;
 }
 
+/** What a node running the tool imitations needs in its commands' environment. */
+const NODE_BIN = existsSync('/usr/bin/node') ? '/usr/bin/node' : process.execPath;
+
 /**
  * One simulated node: its state, its sandbox (holder process), its SSH front, and its power:
  * reboot = drop every connection, kill every process, refuse SSH for rebootDownMs, come back on the
  * same port with a new boot_id and the installed kernel.
+ *
+ * Events (`events`): 'down' (the node just went down; argument: a DownReason) and 'boot' (argument:
+ * fresh; a fresh boot comes after the state changed and before SSH accepts: listeners see the new
+ * boot; a simulator start that keeps the node's boot is not fresh).
  */
 export class SimNode {
   readonly name: string;
   /** `ssh-ed25519 AAAA... root@nodeN`, for known_hosts. */
   readonly hostPublicKey: string;
-  readonly stats: SimNodeStats = { reboots: 0, powerOffs: 0, commands: 0, connections: 0, authFailures: 0 };
+  readonly stats: SimNodeStats = { reboots: 0, powerOffs: 0, powerCycles: 0, commands: 0, connections: 0, authFailures: 0 };
+  readonly events = new EventEmitter();
   private readonly store: NodeStateStore;
   private data: NodeState;
   private readonly front: SshFront;
@@ -88,6 +114,8 @@ export class SimNode {
       user: NODE_USER,
       stats: this.stats,
       run: (command, env) => this.run(command, env),
+      dropAfterMs: () => opts.faults?.peek('ssh-drop')?.afterMs,
+      takeDrop: () => opts.faults?.take('ssh-drop') !== undefined,
     });
     this.hostPublicKey = hostKey.public;
   }
@@ -115,6 +143,16 @@ export class SimNode {
   /** Host path of the node's state directory (AE_SIM_STATE inside the node). */
   get stateDir(): string {
     return this.store.stateDir;
+  }
+
+  /** `uname -v` of the running kernel. */
+  get kernelVersion(): string {
+    return this.data.kernelVersion;
+  }
+
+  /** Host directory of this node (host key, state/, fs/, private files of the simulator). */
+  get nodeDir(): string {
+    return this.opts.nodeDir;
   }
 
   /** Host path of the node's filesystem root for /home (the node user's home is `<this>/ae`). */
@@ -146,36 +184,75 @@ export class SimNode {
     if (this.transition) return this.transition;
     if (this.power !== 'up') return Promise.reject(new Error(`node ${this.name} is ${this.power}, not up: cannot reboot it`));
     return this.transit(async () => {
-      this.opts.log(`${this.name}: rebooting (down for ${this.opts.rebootDownMs} ms)`);
-      await this.goDown('rebooting');
+      const hang = this.opts.faults?.take('reboot-hang') !== undefined;
+      const downMs = this.downMs();
+      this.opts.log(`${this.name}: rebooting (down for ${downMs} ms)`);
+      await this.goDown(hang ? 'hung' : 'rebooting', 'reboot');
       this.stats.reboots++;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, this.opts.rebootDownMs);
-        this.wakeUp = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.wakeUp = undefined;
+      if (hang) {
+        this.opts.log(`${this.name}: hung during the reboot (fault reboot-hang): only a power cycle brings it back`);
+        throw new NodeHungError(`node ${this.name} hung during the reboot (simulated fault reboot-hang): power-cycle it through its BMC`);
+      }
+      await this.pause(downMs);
       if (this.power === 'stopped') return;
       await this.boot(true);
     });
   }
 
+  /**
+   * A hard power cycle (what a BMC's `chassis power cycle` or `reset` does): works on a running,
+   * hung or powered-off node; resolves when it accepts SSH again.
+   */
+  powerCycle(): Promise<void> {
+    if (this.transition) return this.transition.catch(() => {}).then(() => this.powerCycle());
+    if (this.power === 'stopped') return Promise.reject(new Error(`node ${this.name} is stopped`));
+    return this.transit(async () => {
+      this.opts.log(`${this.name}: power cycle`);
+      if (this.power === 'up') await this.goDown('rebooting', 'power-cycle');
+      else this.power = 'rebooting';
+      this.stats.powerCycles++;
+      await this.pause(this.downMs());
+      if ((this.power as SimNodeState['power']) === 'stopped') return;
+      await this.boot(true);
+    });
+  }
+
+  /** How long the node stays down over a reboot (a `slow` node takes longer). */
+  private downMs(): number {
+    return this.opts.rebootDownMs * (this.opts.faults?.peek('slow')?.factor ?? 1);
+  }
+
+  /** Waits `ms`, or less if the simulator stops meanwhile. */
+  private async pause(ms: number): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.wakeUp = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    this.wakeUp = undefined;
+  }
+
   /** Powers the node off (what `poweroff` inside it does): down until powerOn(). */
   powerOff(): Promise<void> {
-    if (this.transition) return this.transition.then(() => this.powerOff());
+    if (this.transition) return this.transition.catch(() => {}).then(() => this.powerOff());
+    if (this.power === 'hung') {
+      this.power = 'off';
+      this.stats.powerOffs++;
+      return Promise.resolve();
+    }
     if (this.power !== 'up') return Promise.resolve();
     return this.transit(async () => {
       this.opts.log(`${this.name}: powering off`);
-      await this.goDown('off');
+      await this.goDown('off', 'power-off');
       this.stats.powerOffs++;
     });
   }
 
   /** Powers an off node on: a fresh boot. */
   powerOn(): Promise<void> {
-    if (this.transition) return this.transition.then(() => this.powerOn());
+    if (this.transition) return this.transition.catch(() => {}).then(() => this.powerOn());
     if (this.power !== 'off') return Promise.resolve();
     return this.transit(() => this.boot(true));
   }
@@ -190,7 +267,7 @@ export class SimNode {
     this.watcher = undefined;
     if (this.poller) clearInterval(this.poller);
     this.poller = undefined;
-    await this.goDown('stopped');
+    await this.goDown('stopped', 'stop');
   }
 
   /** Synchronous last resort for process exit handlers: kills every process of the node. */
@@ -206,12 +283,25 @@ export class SimNode {
     return p;
   }
 
-  private async goDown(next: SimNodeState['power']): Promise<void> {
+  private async goDown(next: SimNodeState['power'], why: DownReason): Promise<void> {
+    const wasUp = this.power === 'up' || this.holder !== undefined;
     if (this.power !== 'stopped') this.power = next;
     await this.front.cut();
     const holder = this.holder;
     this.holder = undefined;
     await holder?.killAll();
+    if (wasUp) this.emit('down', why);
+  }
+
+  /** Listeners are the simulator's own code: one that throws is logged, never breaks a boot. */
+  private emit(event: 'down' | 'boot', arg: boolean | DownReason): void {
+    for (const listener of this.events.listeners(event)) {
+      try {
+        (listener as (arg: boolean | DownReason) => void)(arg);
+      } catch (err) {
+        this.opts.log(`${this.name}: ${event} listener failed: ${(err as Error).message}`);
+      }
+    }
   }
 
   private async boot(fresh: boolean): Promise<void> {
@@ -230,7 +320,8 @@ export class SimNode {
     }
     this.store.writeBootId(this.data);
     this.store.save(this.data);
-    this.holder = await Holder.start({ mode: this.opts.mode, tools: this.opts.tools, nodeName: this.name, nodeDir: this.opts.nodeDir, log: this.opts.log });
+    this.emit('boot', fresh);
+    this.holder = await Holder.start({ mode: this.opts.mode, tools: this.opts.tools, nodeName: this.name, nodeDir: this.opts.nodeDir, toolsDir: this.opts.toolsDir, log: this.opts.log });
     try {
       this.currentPort = await this.listen();
     } catch (err) {
@@ -244,7 +335,7 @@ export class SimNode {
       this.store.save(this.data);
     }
     if ((this.power as SimNodeState['power']) === 'stopped') {
-      await this.goDown('stopped');
+      await this.goDown('stopped', 'stop');
       return;
     }
     this.power = 'up';
@@ -279,6 +370,7 @@ export class SimNode {
       PATH: NODE_PATH,
       AE_SIM_NODE: this.name,
       AE_SIM_STATE: NODE_STATE_DIR,
+      AE_SIM_NODE_BIN: NODE_BIN,
     };
     return this.holder.run(command, env);
   }

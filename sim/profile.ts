@@ -24,7 +24,14 @@ const FALLBACK = {
 export interface SimProfileNode {
   name: string;
   port: number;
+  /** The node's simulated BMC (UDP port on 127.0.0.1), when it has one. */
+  bmcPort?: number;
 }
+
+/** The BMC account of every simulated node; its password is in DIR/bmc_password. */
+export const SIM_BMC_USER = 'ADMIN';
+/** NAME of the variable the profile tells the orchestrator to read the BMC password from. */
+export const SIM_BMC_PASSWORD_ENV = 'AE_SIM_BMC_PASSWORD';
 
 export interface SimProfileInput {
   nodes: SimProfileNode[];
@@ -54,17 +61,38 @@ function readTemplate(file: string): Obj {
  * ssh settings, timeouts, description, per-index rdmaIp), nodes and SSH files from the running sim.
  * Returns the YAML text and the validated profile (validated exactly as `--cluster sim` loads it).
  */
-export function buildSimProfile(input: SimProfileInput, templateFile = SIM_TEMPLATE()): { yaml: string; loaded: LoadedProfile } {
+/** The InfiniBand address of each of `count` simulated nodes: the template's, else 10.4.6.(10+i), never twice. */
+export function simRdmaIps(count: number, templateFile = SIM_TEMPLATE()): string[] {
   const template = readTemplate(templateFile);
   const templateNodes = Array.isArray(template.nodes) ? template.nodes.filter(isObj) : [];
   const usedIps = new Set<string>();
-  const nodes = input.nodes.map((n, i) => {
+  return Array.from({ length: count }, (_, i) => {
     const fromTemplate = templateNodes[i];
     let rdmaIp = typeof fromTemplate?.rdmaIp === 'string' && !usedIps.has(fromTemplate.rdmaIp) ? fromTemplate.rdmaIp : `10.4.6.${10 + i}`;
     for (let k = 10 + i; usedIps.has(rdmaIp); k++) rdmaIp = `10.4.6.${k % 250}`;
     usedIps.add(rdmaIp);
-    return { name: n.name, ...(i === 0 ? { origin: true } : {}), host: '127.0.0.1', port: n.port, user: NODE_USER, rdmaIp };
+    return rdmaIp;
   });
+}
+
+/** The paths the checkout lives at (template's `paths`, else the defaults). */
+export function simPaths(templateFile = SIM_TEMPLATE()): typeof FALLBACK.paths {
+  const template = readTemplate(templateFile);
+  return isObj(template.paths) ? { ...FALLBACK.paths, ...(template.paths as Partial<typeof FALLBACK.paths>) } : FALLBACK.paths;
+}
+
+export function buildSimProfile(input: SimProfileInput, templateFile = SIM_TEMPLATE()): { yaml: string; loaded: LoadedProfile } {
+  const template = readTemplate(templateFile);
+  const ips = simRdmaIps(input.nodes.length, templateFile);
+  const nodes = input.nodes.map((n, i) => ({
+    name: n.name,
+    ...(i === 0 ? { origin: true } : {}),
+    host: '127.0.0.1',
+    port: n.port,
+    user: NODE_USER,
+    rdmaIp: ips[i],
+    ...(n.bmcPort !== undefined ? { bmc: { host: '127.0.0.1', port: n.bmcPort, user: SIM_BMC_USER, passwordEnv: SIM_BMC_PASSWORD_ENV } } : {}),
+  }));
   const guest = isObj(template.guest) ? template.guest : FALLBACK.guest;
   const guestSsh = isObj(guest.ssh) ? guest.ssh : FALLBACK.guest.ssh;
   const ssh = isObj(template.ssh) ? template.ssh : {};
@@ -86,6 +114,9 @@ export function buildSimProfile(input: SimProfileInput, templateFile = SIM_TEMPL
     ' The live profile of the simulated cluster, written by the simulator (sim/cluster.ts) at every start:',
     ' edits are overwritten. Shared defaults come from config/clusters/sim.yaml; nodes, ports and the SSH',
     ' files (relative to this directory) come from the running simulator. Use it with `--cluster sim`.',
+    ...(input.nodes.some((n) => n.bmcPort !== undefined)
+      ? [` The simulated BMCs (user ${SIM_BMC_USER}) share one password, in ${path.join(input.dir, 'bmc_password')}:`, `   export ${SIM_BMC_PASSWORD_ENV}="$(cat ${path.join(input.dir, 'bmc_password')})"`]
+      : []),
   ].join('\n');
   const yaml = doc.toString({ lineWidth: 0 });
   const file = path.join(input.dir, 'cluster.yaml');

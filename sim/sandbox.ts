@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { accessSync, chmodSync, chownSync, constants as fsConstants, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync } from 'node:fs';
+import { accessSync, chmodSync, chownSync, closeSync, constants as fsConstants, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync } from 'node:fs';
 import path from 'node:path';
 
 /**
@@ -29,12 +29,16 @@ export type SandboxMode = 'root' | 'userns';
 export const NODE_SIM_DIR = '/home/.ae-sim';
 export const NODE_BIN_DIR = `${NODE_SIM_DIR}/bin`;
 export const NODE_STATE_DIR = `${NODE_SIM_DIR}/state`;
+/** Generated wrappers for registered tools that sim/bin has no file for (read-only in the node). */
+export const NODE_TOOLS_DIR = `${NODE_SIM_DIR}/tools`;
+/** The tool channel's socket inside the node (sim/tools/server.ts; host side: <state>/ctl.sock). */
+export const NODE_CTL_SOCKET = `${NODE_STATE_DIR}/ctl.sock`;
 export const NODE_USER = 'ae';
 export const NODE_HOME = `/home/${NODE_USER}`;
 /** The unprivileged uid/gid node commands run as in root mode. */
 export const NODE_UID = 65534;
 export const NODE_GID = 65534;
-export const NODE_PATH = `${NODE_BIN_DIR}:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin`;
+export const NODE_PATH = `${NODE_BIN_DIR}:${NODE_TOOLS_DIR}:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin`;
 
 /** The imitation tools (sim/bin), first on every node's PATH. */
 export const SIM_BIN_DIR = path.join(__dirname, 'bin');
@@ -59,6 +63,8 @@ const SHADOWED_TOOLS = [
   '/sbin/halt', '/usr/sbin/halt', '/bin/systemctl', '/usr/bin/systemctl',
   '/sbin/insmod', '/usr/sbin/insmod', '/sbin/rmmod', '/usr/sbin/rmmod', '/sbin/lsmod', '/usr/sbin/lsmod', '/bin/lsmod', '/usr/bin/lsmod',
   '/sbin/modprobe', '/usr/sbin/modprobe', '/bin/kmod', '/usr/bin/kmod', '/usr/bin/sudo',
+  // The host's kernel log is none of the node's business: the node has its own (sim/kmsg.ts).
+  '/bin/dmesg', '/usr/bin/dmesg',
 ];
 
 const NAMESPACES = ['--pid', '--fork', '--kill-child=SIGKILL', '--mount', '--uts', '--propagation', 'private'];
@@ -150,7 +156,7 @@ export function prepareSandbox(nodeDir: string, stateDir: string, mode: SandboxM
   mkdirSync(home, { recursive: true });
   chmodSync(home, 0o755);
   own(home, 'node');
-  for (const d of [NODE_BIN_DIR, NODE_STATE_DIR]) {
+  for (const d of [NODE_BIN_DIR, NODE_TOOLS_DIR, NODE_STATE_DIR]) {
     const mountpoint = path.join(fsDir, 'home', path.relative('/home', d));
     mkdirSync(mountpoint, { recursive: true });
     chmodSync(mountpoint, 0o755);
@@ -181,6 +187,8 @@ export interface HolderOptions {
   nodeName: string;
   /** Host path of the node directory (holds fs/ and state/). */
   nodeDir: string;
+  /** Host directory of the generated tool wrappers (NODE_TOOLS_DIR inside the node). */
+  toolsDir: string;
   readyTimeoutMs?: number;
   /** Where the holder's notes go (e.g. a mount it could not make read-only). */
   log?: (line: string) => void;
@@ -214,10 +222,10 @@ function killQuietly(pid: number, signal: NodeJS.Signals = 'SIGKILL'): void {
   }
 }
 
-/** SIGKILLs every process in the namespace until none is left (processes may fork meanwhile). */
-export function killNamespaceSync(ns: string): void {
+/** SIGKILLs every process in the namespace (but `spare`) until none is left (processes may fork meanwhile). */
+export function killNamespaceSync(ns: string, spare: ReadonlySet<number> = new Set()): void {
   for (let round = 0; round < 50; round++) {
-    const pids = pidsInNamespace(ns);
+    const pids = pidsInNamespace(ns).filter((pid) => !spare.has(pid));
     if (pids.length === 0) return;
     for (const pid of pids) killQuietly(pid);
   }
@@ -235,6 +243,12 @@ export class Holder {
     readonly pid: number,
     /** `mnt:[inode]` of the node's mount namespace. */
     readonly mountNamespace: string,
+    /**
+     * An open fd on that namespace. The kernel hands a freed namespace's inode number to the next new
+     * one at once, so a scan by inode after ours died would find (and kill) another node's processes;
+     * holding the namespace open keeps its number ours until we are done with it.
+     */
+    private nsFd: number | undefined,
   ) {}
 
   /** Starts the holder and waits until its mounts are in place. */
@@ -243,7 +257,7 @@ export class Holder {
     const binds = shadowedTools().map(([target, source]) => `${target}=${source}`);
     // `unshare` forks the holder (pid 1 of the new PID namespace) and waits for it; --kill-child
     // takes the holder down if `unshare` itself is killed.
-    const child = spawn(tools.unshare, [...unshareArgs(opts.mode), '--', tools.bash, HOLDER_SCRIPT, opts.nodeDir, SIM_BIN_DIR, opts.nodeName, ...binds], {
+    const child = spawn(tools.unshare, [...unshareArgs(opts.mode), '--', tools.bash, HOLDER_SCRIPT, opts.nodeDir, SIM_BIN_DIR, opts.toolsDir, opts.nodeName, ...binds], {
       cwd: opts.nodeDir,
       env: { PATH: '/usr/bin:/bin:/usr/sbin:/sbin', LANG: 'C' },
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -284,7 +298,18 @@ export class Holder {
     }
     child.stdout!.resume();
     for (const line of stderr.split('\n').filter(Boolean)) opts.log?.(`${opts.nodeName}: ${line}`);
-    return new Holder(opts, child, ready.pid, ns);
+    let nsFd: number | undefined;
+    try {
+      nsFd = openSync(`/proc/${ready.pid}/ns/mnt`, 'r');
+    } catch {
+      // the holder died already: killAll finds nothing to do
+    }
+    // The holder may have died between the two looks: then the fd pins a namespace that is not ours.
+    if (nsFd !== undefined && mountNamespaceOf(ready.pid) !== ns) {
+      closeSync(nsFd);
+      nsFd = undefined;
+    }
+    return new Holder(opts, child, ready.pid, ns, nsFd);
   }
 
   /**
@@ -317,9 +342,15 @@ export class Holder {
     return cmd;
   }
 
-  /** Pids of the node's processes right now (the holder included). */
+  /** Pids of the node's processes right now (the holder included); none once it is released. */
   processes(): number[] {
-    return pidsInNamespace(this.mountNamespace);
+    return this.nsFd === undefined ? [] : pidsInNamespace(this.mountNamespace);
+  }
+
+  /** Lets the namespace (and its inode number) go, once nothing of the node is left. */
+  private release(): void {
+    if (this.nsFd !== undefined) closeSync(this.nsFd);
+    this.nsFd = undefined;
   }
 
   /** Kills every process of the node, detached ones included, and the holder; resolves when all are gone. */
@@ -330,10 +361,13 @@ export class Holder {
     killQuietly(this.pid);
     for (let round = 0; round < 400; round++) {
       for (const c of this.commands) c.kill();
-      const pids = this.processes().filter((pid) => pid !== this.child.pid);
+      // Command wrappers (nsenter, in our mount namespace but outside the PID namespace) are left
+      // to reap their command and exit: see NodeCommand.kill.
+      const wrappers = new Set([...this.commands].map((c) => c.process.pid));
+      const pids = this.processes().filter((pid) => pid !== this.child.pid && !wrappers.has(pid));
       for (const pid of pids) killQuietly(pid);
       const unshareExited = this.child.exitCode !== null || this.child.signalCode !== null;
-      if (pids.length === 0 && this.commands.size === 0 && unshareExited && !running(this.pid)) return;
+      if (pids.length === 0 && this.commands.size === 0 && unshareExited && !running(this.pid)) return this.release();
       await new Promise((r) => setTimeout(r, round < 20 ? 5 : 25));
     }
     throw new Error(`node ${this.opts.nodeName}: processes survive SIGKILL: ${[this.pid, ...this.processes()].join(' ')}`);
@@ -343,50 +377,132 @@ export class Holder {
   killAllSync(): void {
     killQuietly(this.pid);
     for (const c of this.commands) c.kill();
-    killNamespaceSync(this.mountNamespace);
+    if (this.nsFd !== undefined) killNamespaceSync(this.mountNamespace, new Set([...this.commands].map((c) => c.process.pid ?? 0)));
   }
 }
 
 /**
  * A command running in a node. `process` is the host-side nsenter wrapper (stdio, exit status); the
- * command itself is the wrapper's child, a session leader inside the node, whose host pid is looked
- * up right after the start so its process group can be signalled even after it exited.
+ * command itself is the wrapper's child, which calls setsid before it becomes the node user's bash.
+ *
+ * A signal can be requested before that child exists or before it leads its own session (an SSH
+ * client may signal right after the channel opens, and under load the fork/setsid takes a while):
+ * such a signal is kept and delivered once the session is up, never dropped. Dropping it made a
+ * KILL sent early hang the command forever.
  */
 export class NodeCommand {
   private sessionPid: number | undefined;
   private exited = false;
+  private readonly pending: NodeJS.Signals[] = [];
+  private polling = false;
 
   constructor(readonly process: ChildProcess) {
-    process.once('exit', () => (this.exited = true));
-    process.once('spawn', () => this.findSession(0));
+    process.once('exit', () => {
+      this.exited = true;
+      this.pending.length = 0;
+    });
+    // Learn the child's pid while the wrapper lives: after it exits, the command's group (its
+    // background jobs) can only be found through it.
+    process.once('spawn', () => this.track(0));
   }
 
-  /** Host pid of the command's session leader (its bash), once known. */
+  private track(attempt: number): void {
+    if (this.child() !== undefined || this.exited || attempt > 200) return;
+    setTimeout(() => this.track(attempt + 1), attempt < 10 ? 1 : 10).unref();
+  }
+
+  /** Host pid of the command's session leader (its bash), once it leads its session. */
   get session(): number | undefined {
-    return this.sessionPid ?? this.lookup();
+    return this.readySession();
   }
 
   /** Sends `signal` to the command's process group (what an SSH `signal` request asks for). */
   signal(signal: NodeJS.Signals): void {
-    const session = this.session;
-    if (session) killQuietly(-session, signal);
+    if (this.exited) return;
+    const session = this.readySession();
+    if (session !== undefined && this.pending.length === 0) {
+      killQuietly(-session, signal);
+      return;
+    }
+    this.pending.push(signal);
+    this.poll(0);
   }
 
-  /** SIGKILLs the command's process group and the wrapper. */
+  /**
+   * SIGKILLs the command's process group, whatever stage its start is in. The wrapper is left to
+   * reap it and then exit the same way (nsenter does): a wrapper killed first would leave its child
+   * a zombie for the host's init to reap, and a PID namespace cannot go away (the node cannot
+   * reboot) while one of its processes is an unreaped zombie; many containers' init never reaps.
+   */
   kill(): void {
-    const session = this.session;
-    if (session) killQuietly(-session, 'SIGKILL');
-    if (this.process.pid) killQuietly(-this.process.pid, 'SIGKILL');
+    const wrapper = this.process.pid;
+    if (!wrapper) return;
+    if (this.exited) {
+      if (this.sessionPid !== undefined) killQuietly(-this.sessionPid, 'SIGKILL');
+      return;
+    }
+    // Freeze the wrapper (and a child still in its group), so that no child appears or leaves the
+    // group while we look.
+    killQuietly(-wrapper, 'SIGSTOP');
+    waitStopped(wrapper);
+    const child = this.child();
+    if (child === undefined) {
+      killQuietly(-wrapper, 'SIGKILL'); // no child yet, and now there never will be one
+      return;
+    }
+    killQuietly(-child, 'SIGKILL');
+    killQuietly(child, 'SIGKILL');
+    killQuietly(-wrapper, 'SIGCONT');
   }
 
-  private lookup(): number | undefined {
+  /** The wrapper's child (the command), once forked. */
+  private child(): number | undefined {
     if (this.sessionPid === undefined && this.process.pid && !this.exited) this.sessionPid = childrenOf(this.process.pid)[0];
     return this.sessionPid;
   }
 
-  private findSession(attempt: number): void {
-    if (this.lookup() !== undefined || this.exited || attempt > 200) return;
-    setTimeout(() => this.findSession(attempt + 1), attempt < 10 ? 1 : 10).unref();
+  /** The child, once it leads its own session (after setsid): its process group is the command's. */
+  private readySession(): number | undefined {
+    const pid = this.child();
+    if (pid === undefined) return undefined;
+    const stat = statFields(pid);
+    return stat !== undefined && Number(stat[3]) === pid ? pid : undefined;
+  }
+
+  /** Delivers pending signals as soon as the session is up (polls: the start takes a few ms). */
+  private poll(attempt: number): void {
+    if (this.polling && attempt === 0) return;
+    this.polling = true;
+    if (this.exited || this.pending.length === 0) {
+      this.polling = false;
+      return;
+    }
+    const session = this.readySession();
+    if (session !== undefined) {
+      for (const sig of this.pending.splice(0)) killQuietly(-session, sig);
+      this.polling = false;
+      return;
+    }
+    setTimeout(() => this.poll(attempt + 1), attempt < 20 ? 2 : 20).unref();
+  }
+}
+
+/** Waits (briefly, synchronously) until `pid` is stopped or gone: SIGSTOP takes effect asynchronously. */
+function waitStopped(pid: number): void {
+  const until = Date.now() + 50;
+  while (Date.now() < until) {
+    const state = statFields(pid)?.[0];
+    if (state === undefined || state === 'T' || state === 't' || state === 'Z') return;
+  }
+}
+
+/** Fields of /proc/<pid>/stat after the command name ([0] state, [1] ppid, [2] pgrp, [3] session). */
+function statFields(pid: number): string[] | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined;
   }
 }
 
@@ -400,17 +516,17 @@ function running(pid: number): boolean {
   }
 }
 
-/** Pids whose parent is `ppid` (from /proc/<pid>/stat; /proc/<pid>/task/<tid>/children may be missing). */
+/** Pids whose parent is `ppid` (its `children` file when the kernel has one, else a /proc scan). */
 function childrenOf(ppid: number): number[] {
+  try {
+    return readFileSync(`/proc/${ppid}/task/${ppid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
+  } catch {
+    // CONFIG_PROC_CHILDREN off, or the process is gone: scan.
+  }
   const children: number[] = [];
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === ppid) children.push(Number(name));
-    } catch {
-      // gone
-    }
+    if (Number(statFields(Number(name))?.[1]) === ppid) children.push(Number(name));
   }
   return children;
 }

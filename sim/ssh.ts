@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { constants as osConstants } from 'node:os';
 import type { Writable } from 'node:stream';
-import { Server, utils, type AuthContext, type Connection, type ParsedKey, type ServerChannel, type Session } from 'ssh2';
+import { Server, utils, type AuthContext, type ClientInfo, type Connection, type ParsedKey, type ServerChannel, type Session } from 'ssh2';
 import type { NodeCommand } from './sandbox';
 
 /**
@@ -22,6 +22,13 @@ export interface SshFrontOptions {
   run(command: string, env: Record<string, string>): NodeCommand;
   /** Counters the front bumps. */
   stats: { connections: number; authFailures: number; commands: number };
+  /**
+   * The `ssh-drop` fault: ms after which a command still running gets its connection dropped, if
+   * such a fault is armed (asked when the command starts); `takeDrop` fires it when the time comes
+   * (false: it was used up meanwhile).
+   */
+  dropAfterMs?: () => number | undefined;
+  takeDrop?: () => boolean;
 }
 
 /** Variables a client may set with `env` requests (what a stock Ubuntu sshd accepts). */
@@ -46,7 +53,7 @@ export class SshFront {
     const key = utils.parseKey(opts.authorizedKey);
     if (key instanceof Error) throw new Error(`node ${opts.nodeName}: bad authorized key: ${key.message}`);
     this.authorized = key;
-    this.server = new Server({ hostKeys: [opts.hostKey] }, (conn) => this.onConnection(conn));
+    this.server = new Server({ hostKeys: [opts.hostKey] }, (conn, info) => this.onConnection(conn, info));
     this.server.on('error', () => {});
   }
 
@@ -84,14 +91,16 @@ export class SshFront {
     return this.listener !== undefined;
   }
 
-  private onConnection(conn: Connection): void {
+  private onConnection(conn: Connection, info: ClientInfo): void {
     this.opts.stats.connections++;
+    // Our own socket under this connection (by the client's port), for a simulated network drop.
+    const socket = [...this.sockets].find((s) => s.remotePort === info.port);
     conn.on('error', () => {});
     conn.on('authentication', (ctx) => this.authenticate(ctx));
     conn.on('ready', () => {
       conn.on('session', (accept) => {
         const session = accept();
-        if (session) this.onSession(session);
+        if (session) this.onSession(session, socket);
       });
     });
   }
@@ -114,7 +123,7 @@ export class SshFront {
     ctx.accept();
   }
 
-  private onSession(session: Session): void {
+  private onSession(session: Session, socket: net.Socket | undefined): void {
     const env: Record<string, string> = {};
     let pty = false;
     session.on('pty', (accept, _reject, info) => {
@@ -139,11 +148,11 @@ export class SshFront {
     session.on('x11', (_accept, reject) => reject?.());
     session.on('exec', (accept, _reject, info) => {
       const channel = accept();
-      if (channel) this.exec(channel, session, info.command, env, pty);
+      if (channel) this.exec(channel, session, info.command, env, pty, socket);
     });
   }
 
-  private exec(channel: ServerChannel, session: Session, command: string, env: Record<string, string>, pty: boolean): void {
+  private exec(channel: ServerChannel, session: Session, command: string, env: Record<string, string>, pty: boolean, socket: net.Socket | undefined): void {
     this.opts.stats.commands++;
     let cmd: NodeCommand;
     try {
@@ -172,9 +181,18 @@ export class SshFront {
       }
     });
 
+    // ssh-drop: the connection goes away under a command that runs long enough, like a flaky link.
+    const dropAfter = socket ? this.opts.dropAfterMs?.() : undefined;
+    const dropTimer =
+      dropAfter === undefined
+        ? undefined
+        : setTimeout(() => {
+            if (!finished && this.opts.takeDrop?.()) socket?.destroy();
+          }, dropAfter);
     const finish = (code: number | null, signal: NodeJS.Signals | null, error?: string) => {
       if (finished) return;
       finished = true;
+      if (dropTimer) clearTimeout(dropTimer);
       this.commands.delete(cmd);
       void Promise.all([flushed(channel), flushed(channel.stderr)]).then(() => {
         if (error) channel.stderr.write(`${this.opts.nodeName}: ${error}\n`);

@@ -66,6 +66,15 @@ export function exec(client: Client, command: string, onChannel?: (ch: ClientCha
   });
 }
 
+/** `sudo reboot` on `node` over SSH, then waits until it is back with a new boot_id. */
+export async function rebootAndWait(sim: SimCluster, node: string, timeoutMs = 15_000): Promise<void> {
+  const n = sim.node(node);
+  const before = n.state.bootId;
+  const r = await openssh(sim, node, 'sudo reboot');
+  if (r.code !== 255) throw new Error(`sudo reboot on ${node} should lose its connection, got ${r.code}: ${r.stderr}`);
+  await waitUntil(`${node} to come back`, () => n.up && n.state.bootId !== before, timeoutMs);
+}
+
 /** Resolves when `check` returns true; rejects after `timeoutMs`. */
 export async function waitUntil(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000, everyMs = 25): Promise<void> {
   const deadline = Date.now() + timeoutMs;
