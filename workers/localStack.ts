@@ -15,6 +15,8 @@ export interface LocalStackOptions {
   port: number;
   uiPort: number;
   nodes: number;
+  /** The simulated cluster's one time-scale knob (simulated durations x this). */
+  timeScale: number;
   demo: boolean;
   log?: (line: string) => void;
 }
@@ -62,9 +64,9 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
       log(`Temporal: ${address}, Web UI ${uiUrl} (history kept in ${path.join(data, 'temporal.db')})`);
     }
 
-    const sim = await startSimCluster({ nodes: opts.nodes, stateDir: simStateDir() });
+    const sim = await startSimCluster({ nodes: opts.nodes, stateDir: simStateDir(), timeScale: opts.timeScale });
     cleanups.push(() => sim.stop());
-    log(`Simulated cluster: ${sim.nodes.length} nodes, profile ${sim.profileFile} (cluster name "${SIM_CLUSTER}")`);
+    log(`Simulated cluster: ${sim.nodes.length} nodes, time scale ${opts.timeScale}, profile ${sim.profileFile} (cluster name "${SIM_CLUSTER}")`);
 
     const connection = await NativeConnection.connect({ address });
     cleanups.push(() => connection.close());
