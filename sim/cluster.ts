@@ -1,5 +1,4 @@
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
 import type { SimBmc } from './bmc/bmc';
@@ -10,6 +9,7 @@ import { loadOrCreateKeyPair, publicKeyBlob } from './keys';
 import { loadModel } from './model/load';
 import { createModel } from './model/runtime';
 import { SimNode } from './node';
+import { freePort } from './ports';
 import { buildSimProfile, SIM_BMC_PASSWORD_ENV, SIM_BMC_USER, simPaths, simRdmaIps } from './profile';
 import { checkSimBin, detectSandboxMode, hostTools, NODE_GID, NODE_UID, NODE_USER, SIM_BIN_DIR, type SandboxMode } from './sandbox';
 import { writeFileAtomic } from './state';
@@ -148,16 +148,6 @@ let warnedNoIpmiSim = false;
 /** State dirs with a running simulator in this process (another process is caught by the lock file). */
 const running = new Set<string>();
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Fields of /proc/<pid>/stat after the command name (state is [0], start time is [19]), or undefined. */
 function procStat(pid: number): string[] | undefined {

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { startDevServer } from '../workers/devServer';
 import { findTemporalCli } from '../workers/temporalCli';
-import { freePort } from './helpers/ports';
+import { freePort } from '../sim/ports';
 
 /**
  * One real Temporal dev server and one workflow bundle per test run, shared by every suite

@@ -2,7 +2,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort } from './ports';
+import { freePort } from '../../sim/ports';
 
 /**
  * A real OpenSSH server for conformance tests: `/usr/sbin/sshd -D -e` as root on a free loopback port,

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { freePort } from '../helpers/ports';
+import { freePort } from '../../sim/ports';
 import { alive, descendants, spawnAe, type Spawned } from '../helpers/processes';
 
 const dataDir = mkdtempSync(path.join(os.tmpdir(), 'ae-stack-'));

@@ -8,6 +8,7 @@ import { PassThrough, Readable } from 'node:stream';
 import { PHP_PAGE_BYTES } from '../../sim/guest/php';
 import { loadOrCreateKeyPair } from '../../sim/keys';
 import { loadModel } from '../../sim/model/load';
+import { freePort } from '../../sim/ports';
 import { createModel } from '../../sim/model/runtime';
 import { abHandler, curlHandler, currentVm, lkvmHandler, qemuHandler, setVmDeps, type KernelIdentity, type VmDeps } from '../../sim/tools/vm';
 import type { Fault, FaultStep, ToolContext, ToolHandler, World, WorldNode } from '../../sim/tools/types';
@@ -180,14 +181,6 @@ const HOST_KERNEL = '/home/ae/FragVisor/fragvisor-linux/arch/x86/boot/bzImage';
 const PARAMS = 'root=/dev/ram rw init=/init2 fstype=ext4 spectre_v2=off nopti pti=off numa=fake=4 percpu_alloc=page -no-kvm-pit-reinjection clocksource=tsc';
 const NET = 'mode=tap,vhost=1,guest_ip=10.4.4.222,host_ip=10.4.4.221,guest_mac=00:11:22:33:44:55';
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function lkvmArgv(opts: { nodes?: number; ramdisk?: string; kernel?: string; params?: string } = {}): string[] {
   const flags = ['-a', '-b', '-x', '-y'].slice(0, opts.nodes ?? 4).flatMap((f) => [f, '1']);

@@ -1,7 +1,7 @@
 import net from 'node:net';
 
 /** A loopback port that was free a moment ago. */
-export async function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.once('error', reject);
