@@ -68,6 +68,7 @@ export async function startGuest(opts: GuestOptions): Promise<Guest> {
     const services = new GuestServices({ processes, hostPath, model: opts.model, hypervisor: opts.hypervisor, vcpus: opts.vcpus, guestIp: opts.guestIp, ports });
     cleanups.push(() => services.stopAll());
     let poweredOff = false;
+    const runs = new Map<string, number>();
     runtime = {
       kind: opts.kind,
       hypervisor: opts.hypervisor,
@@ -78,6 +79,11 @@ export async function startGuest(opts: GuestOptions): Promise<Guest> {
       processes,
       services,
       hostPath,
+      nextRun: (what) => {
+        const n = runs.get(what) ?? 0;
+        runs.set(what, n + 1);
+        return n;
+      },
       powerOff: (how) => {
         if (poweredOff) return;
         poweredOff = true;

@@ -20,6 +20,11 @@ export interface GuestRuntime {
   hostPath(guestPath: string): string;
   /** The guest asked to stop (poweroff, reboot: a FragVisor VM cannot be restarted). */
   powerOff(how: 'poweroff' | 'reboot'): void;
+  /**
+   * The n-th run of `what` in this guest (0, 1, ...), part of a measurement's noise key: counted per
+   * guest, so the same seed gives the same measurements for every guest, not only the first one.
+   */
+  nextRun(what: string): number;
 }
 
 export type GuestTool = (call: GuestToolCall, guest: GuestRuntime) => Promise<GuestToolResult>;

@@ -13,8 +13,6 @@ import { resolveGuestPath, sleepUnlessAborted, type GuestRuntime } from './conte
 
 export const DISK = '/dev/vda';
 export const DISK_BYTES = 8 * 1024 ** 3;
-let runs = 0;
-
 const SUFFIX: Record<string, number> = { c: 1, w: 2, b: 512, kB: 1e3, K: 1024, MB: 1e6, M: 1024 ** 2, xM: 1024 ** 2, GB: 1e9, G: 1024 ** 3 };
 
 /** dd's sizes: `1M`, `4k`, `512`, `1GB`. */
@@ -50,7 +48,7 @@ export async function ddTool(call: GuestToolCall, guest: GuestRuntime): Promise<
   const partial = bytes % bs ? 1 : 0;
 
   const vcpu = maskToVcpu(guest.processes.maskOf(call.pid) ?? 1, guest.vcpus);
-  const mbps = measure(guest.model, diskThroughputMBps(guest.model.spec, { hypervisor: guest.hypervisor, nodes: guest.vcpus, vcpu, op }), `dd:${op}:${runs++}`);
+  const mbps = measure(guest.model, diskThroughputMBps(guest.model.spec, { hypervisor: guest.hypervisor, nodes: guest.vcpus, vcpu, op }), `dd:${op}:${guest.nextRun('dd')}`);
   const seconds = bytes / (mbps * 1e6);
   const quiet = ops.status === 'none';
   if (!quiet) call.stderr.write(`SIMULATED: ${DISK} ${op} time from the performance model (${guest.hypervisor}, vCPU ${vcpu}${vcpu === 0 ? ', local' : ', delegated to the origin'})\n`);

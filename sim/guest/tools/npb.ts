@@ -11,8 +11,6 @@ import { sleepUnlessAborted, type GuestRuntime } from './context';
  * them scaled by the time scale.
  */
 
-let runs = 0;
-
 export async function npbTool(call: GuestToolCall, guest: GuestRuntime): Promise<GuestToolResult> {
   const kernel = call.tool;
   const spec = guest.model.spec.npb.kernels[kernel];
@@ -22,7 +20,7 @@ export async function npbTool(call: GuestToolCall, guest: GuestRuntime): Promise
   }
   const [bench, cls] = kernel.split('.');
   const vcpu = maskToVcpu(guest.processes.maskOf(call.pid) ?? 1, guest.vcpus);
-  const seconds = measure(guest.model, npbSeconds(guest.model.spec, { hypervisor: guest.hypervisor, nodes: guest.vcpus, kernel, vcpu }), `npb:${kernel}:${runs++}`);
+  const seconds = measure(guest.model, npbSeconds(guest.model.spec, { hypervisor: guest.hypervisor, nodes: guest.vcpus, kernel, vcpu }), `npb:${kernel}:${guest.nextRun('npb')}`);
   const name = bench.toUpperCase();
   call.stdout.write(`\n\n NAS Parallel Benchmarks (NPB3.3-SER) - ${name} Benchmark\n\n SIMULATED: run time from the performance model (${guest.hypervisor}, vCPU ${vcpu} of ${guest.vcpus})\n\n`);
   if (!(await sleepUnlessAborted(sleepMs(guest.model, seconds * 1000), call.signal))) return 130;
