@@ -78,6 +78,8 @@ export const lkvmHandler: ToolHandler = async (ctx) => {
   if (!layer.ready) {
     return fatal(`the Popcorn messaging layer is not up on exactly the VM's nodes (${nodes.map((n) => `${n.index}:${n.name}`).join(' ')})${layer.problems.length ? `: ${layer.problems.join('; ')}` : ''}`);
   }
+  // A layer can be up and still unusable: without an origin kernel nobody owns the VM's devices.
+  if (layer.problems.length > 0) return fatal(`the Popcorn messaging layer is up, but ${layer.problems.join('; ')}`);
 
   const name = cfg.name ?? `guest-${vmNameSeq++}`;
   const net = cfg.networks.find((n) => n.mode === 'tap');
