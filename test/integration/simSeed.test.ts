@@ -1,11 +1,10 @@
 import { spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
-import type { Fault, FaultStep, ToolContext, ToolHandler, World, WorldNode } from '../../sim/tools/types';
+import { freePort } from '../../sim/ports';
+import { probePort, waitUntil } from '../helpers/sim';
+import { call, FakeNode, FakeWorld, type Call } from '../helpers/vmWorld';
 
 /**
  * Issue "simulated testbed", shown by: "With a fixed seed, two runs give identical measurements."
@@ -27,165 +26,8 @@ import type { Fault, FaultStep, ToolContext, ToolHandler, World, WorldNode } fro
  * seed; only what the model reports is seeded.
  */
 
-class FakeNode implements WorldNode {
-  up = true;
-  bootId = randomUUID();
-  kernelRelease = '4.4.137-pop-hype';
-  readonly counters: Record<string, number> = {};
-  private store = new Map<string, unknown>();
-  private readonly listeners = { down: [] as (() => void)[], boot: [] as (() => void)[] };
-  private readonly lines: string[] = [];
-  readonly dmesg = { append: (l: string) => void this.lines.push(l), lines: () => this.lines };
 
-  constructor(
-    readonly name: string,
-    readonly index: number,
-    readonly rdmaIp: string,
-    private readonly fsDir: string,
-  ) {
-    for (const d of ['home/ae', 'root', 'tmp']) mkdirSync(path.join(fsDir, d), { recursive: true });
-  }
 
-  hostPath(p: string): string {
-    const m = /^\/(home|root|tmp)(\/.*)?$/.exec(path.posix.normalize(p));
-    if (!m) throw new Error(`${p}: read-only on the host`);
-    return path.join(this.fsDir, m[1], m[2] ?? '');
-  }
-
-  resolve(cwd: string, p: string): string {
-    return path.posix.resolve(cwd, p.replace(/^~(?=\/|$)/, '/home/ae'));
-  }
-
-  installKernel(release: string): void {
-    this.kernelRelease = release;
-  }
-
-  volatile<T>(key: string, create: () => T): T {
-    if (!this.store.has(key)) this.store.set(key, create());
-    return this.store.get(key) as T;
-  }
-
-  count(action: string): void {
-    this.counters[action] = (this.counters[action] ?? 0) + 1;
-  }
-
-  requestReboot(): void {
-    void this.reboot();
-  }
-
-  async reboot(): Promise<void> {
-    this.up = false;
-    for (const l of this.listeners.down) l();
-    await new Promise((r) => setTimeout(r, 10));
-    this.store = new Map();
-    this.bootId = randomUUID();
-    this.up = true;
-    for (const l of this.listeners.boot) l();
-  }
-
-  on(event: 'down' | 'boot', listener: () => void): void {
-    this.listeners[event].push(listener);
-  }
-}
-
-class FakeWorld implements World {
-  readonly timeScale = 0;
-  private readonly sharedStore = new Map<string, unknown>();
-
-  constructor(
-    readonly nodes: FakeNode[],
-    readonly seed: number,
-  ) {}
-
-  node(name: string): FakeNode {
-    const n = this.nodes.find((x) => x.name === name);
-    if (!n) throw new Error(`no node ${name}`);
-    return n;
-  }
-
-  nodeByRdmaIp(ip: string): FakeNode | undefined {
-    return this.nodes.find((n) => n.rdmaIp === ip);
-  }
-
-  async sleep(_simMs: number, signal?: AbortSignal): Promise<void> {
-    signal?.throwIfAborted();
-    await new Promise((r) => setImmediate(r));
-    signal?.throwIfAborted();
-  }
-
-  fault(_node: string, _step: FaultStep): Fault | undefined {
-    return undefined;
-  }
-
-  shared<T>(key: string, create: () => T): T {
-    if (!this.sharedStore.has(key)) this.sharedStore.set(key, create());
-    return this.sharedStore.get(key) as T;
-  }
-}
-
-interface Call {
-  done: Promise<number | symbol>;
-  stdout: () => string;
-  stderr: () => string;
-  abort: () => void;
-  waitFor: (re: RegExp, timeoutMs?: number) => Promise<void>;
-}
-
-function call(world: World, handler: ToolHandler, node: WorldNode, argv: string[]): Call {
-  let out = '';
-  let err = '';
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  stdout.on('data', (d: Buffer) => (out += d.toString()));
-  stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const ctl = new AbortController();
-  const ctx: ToolContext = { node, world, argv, cwd: '/home/ae', env: { PATH: '/usr/bin:/bin', LANG: 'C' }, sudo: true, stdin: Readable.from([]), stdout, stderr, signal: ctl.signal };
-  const done = handler(ctx).catch((e: Error) => {
-    err += `${e.message}\n`;
-    return 1;
-  });
-  return {
-    done,
-    stdout: () => out,
-    stderr: () => err,
-    abort: () => ctl.abort(),
-    waitFor: async (re, timeoutMs = 20_000) => {
-      const deadline = Date.now() + timeoutMs;
-      while (!re.test(out + err)) {
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${re} in:\n${out}${err}`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    },
-  };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function portState(port: number): Promise<'open' | 'refused'> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host: '127.0.0.1', port });
-    s.once('connect', () => {
-      s.destroy();
-      resolve('open');
-    });
-    s.once('error', () => resolve('refused'));
-  });
-}
-
-async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 const RAMDISKS = '/home/ae/ramdisks';
 const GUEST_KERNEL = '/home/ae/guest-build/arch/x86/boot/bzImage';
@@ -263,7 +105,7 @@ async function run(seed: number): Promise<Measurements> {
     const endVm = async (vm: Call) => {
       vm.abort();
       await vm.done;
-      await waitFor('the guest sshd to go', async () => (await portState(guestPort)) === 'refused');
+      await waitUntil('the guest sshd to go', async () => (await probePort(guestPort)) === 'refused', 20_000);
       expect(currentVm(world)).toBeUndefined();
       await Promise.all(world.nodes.map((n) => n.reboot()));
       for (const n of world.nodes) rmSync(n.hostPath('/root/.lkvm'), { recursive: true, force: true });
@@ -310,7 +152,7 @@ async function run(seed: number): Promise<Measurements> {
       await endVm(olVm);
     } finally {
       currentVm(world)?.kill('test over');
-      await waitFor('the VM to end', () => currentVm(world) === undefined).catch(() => {});
+      await waitUntil('the VM to end', () => currentVm(world) === undefined, 20_000).catch(() => {});
       rmSync(dir, { recursive: true, force: true });
     }
     result = m;

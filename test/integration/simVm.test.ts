@@ -1,171 +1,21 @@
 import { spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
 import { PHP_PAGE_BYTES } from '../../sim/guest/php';
 import { loadOrCreateKeyPair } from '../../sim/keys';
 import { loadModel } from '../../sim/model/load';
 import { freePort } from '../../sim/ports';
 import { createModel } from '../../sim/model/runtime';
 import { abHandler, curlHandler, currentVm, lkvmHandler, qemuHandler, setVmDeps, type KernelIdentity, type VmDeps } from '../../sim/tools/vm';
-import type { Fault, FaultStep, ToolContext, ToolHandler, World, WorldNode } from '../../sim/tools/types';
+import { probePort, waitUntil } from '../helpers/sim';
+import { call, FakeNode, FakeWorld, type Call } from '../helpers/vmWorld';
 
 /**
  * The VM tools and the guest against a fake World (types.ts): real guest sandbox, real guest sshd
  * (plain OpenSSH through DIR/ssh_config), real ab through the origin's `ab` imitation. The node
  * side (tool channel, messaging layer, kernels) is faked here; simVmChannel covers it for real.
  */
-
-// ---- a fake world --------------------------------------------------------------------------------
-
-class FakeNode implements WorldNode {
-  up = true;
-  bootId = randomUUID();
-  kernelRelease = '4.4.137-pop-hype';
-  readonly counters: Record<string, number> = {};
-  private store = new Map<string, unknown>();
-  private readonly listeners = { down: [] as (() => void)[], boot: [] as (() => void)[] };
-  private readonly lines: string[] = [];
-  readonly dmesg = { append: (l: string) => void this.lines.push(l), lines: () => this.lines };
-
-  constructor(
-    readonly name: string,
-    readonly index: number,
-    readonly rdmaIp: string,
-    private readonly fsDir: string,
-  ) {
-    for (const d of ['home/ae', 'root', 'tmp']) mkdirSync(path.join(fsDir, d), { recursive: true });
-  }
-
-  hostPath(p: string): string {
-    const m = /^\/(home|root|tmp)(\/.*)?$/.exec(path.posix.normalize(p));
-    if (!m) throw new Error(`${p}: read-only on the host`);
-    return path.join(this.fsDir, m[1], m[2] ?? '');
-  }
-
-  resolve(cwd: string, p: string): string {
-    return path.posix.resolve(cwd, p.replace(/^~(?=\/|$)/, '/home/ae'));
-  }
-
-  installKernel(release: string): void {
-    this.kernelRelease = release;
-  }
-
-  volatile<T>(key: string, create: () => T): T {
-    if (!this.store.has(key)) this.store.set(key, create());
-    return this.store.get(key) as T;
-  }
-
-  count(action: string): void {
-    this.counters[action] = (this.counters[action] ?? 0) + 1;
-  }
-
-  requestReboot(): void {
-    void this.reboot();
-  }
-
-  /** Down (every listener), a new boot: new boot id, empty per-boot store. */
-  async reboot(): Promise<void> {
-    this.up = false;
-    for (const l of this.listeners.down) l();
-    await new Promise((r) => setTimeout(r, 10));
-    this.store = new Map();
-    this.bootId = randomUUID();
-    this.up = true;
-    for (const l of this.listeners.boot) l();
-  }
-
-  on(event: 'down' | 'boot', listener: () => void): void {
-    this.listeners[event].push(listener);
-  }
-}
-
-class FakeWorld implements World {
-  readonly timeScale = 0;
-  readonly seed = 1;
-  readonly faults: { node: string; step: FaultStep; times: number }[] = [];
-  private readonly sharedStore = new Map<string, unknown>();
-
-  constructor(readonly nodes: FakeNode[]) {}
-
-  node(name: string): FakeNode {
-    const n = this.nodes.find((x) => x.name === name);
-    if (!n) throw new Error(`no node ${name}`);
-    return n;
-  }
-
-  nodeByRdmaIp(ip: string): FakeNode | undefined {
-    return this.nodes.find((n) => n.rdmaIp === ip);
-  }
-
-  async sleep(simMs: number, signal?: AbortSignal): Promise<void> {
-    signal?.throwIfAborted();
-    await new Promise((r) => setTimeout(r, simMs * this.timeScale));
-    signal?.throwIfAborted();
-  }
-
-  fault(node: string, step: FaultStep): Fault | undefined {
-    const f = this.faults.find((x) => x.node === node && x.step === step && x.times > 0);
-    if (!f) return undefined;
-    f.times--;
-    return { step };
-  }
-
-  shared<T>(key: string, create: () => T): T {
-    if (!this.sharedStore.has(key)) this.sharedStore.set(key, create());
-    return this.sharedStore.get(key) as T;
-  }
-}
-
-interface Call {
-  done: Promise<number | symbol>;
-  stdout: () => string;
-  stderr: () => string;
-  abort: () => void;
-  waitFor: (re: RegExp, timeoutMs?: number) => Promise<void>;
-}
-
-function call(handler: ToolHandler, node: FakeNode, argv: string[], opts: { sudo?: boolean; cwd?: string } = {}): Call {
-  let out = '';
-  let err = '';
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  stdout.on('data', (d: Buffer) => (out += d.toString()));
-  stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const ctl = new AbortController();
-  const ctx: ToolContext = {
-    node,
-    world,
-    argv,
-    cwd: opts.cwd ?? '/home/ae',
-    env: { PATH: '/usr/bin:/bin', LANG: 'C' },
-    sudo: opts.sudo ?? true,
-    stdin: Readable.from([]),
-    stdout,
-    stderr,
-    signal: ctl.signal,
-  };
-  const done = handler(ctx).catch((e: Error) => {
-    err += `${e.message}\n`;
-    return 1;
-  });
-  return {
-    done,
-    stdout: () => out,
-    stderr: () => err,
-    abort: () => ctl.abort(),
-    waitFor: async (re, timeoutMs = 20_000) => {
-      const deadline = Date.now() + timeoutMs;
-      while (!re.test(out + err)) {
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${re} in:\n${out}${err}`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    },
-  };
-}
 
 // ---- fixture ----------------------------------------------------------------------------------------
 
@@ -200,24 +50,7 @@ function guestSsh(command: string, input?: string | Buffer): Promise<{ code: num
   });
 }
 
-function portState(port: number): Promise<'open' | 'refused'> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host: '127.0.0.1', port });
-    s.once('connect', () => {
-      s.destroy();
-      resolve('open');
-    });
-    s.once('error', () => resolve('refused'));
-  });
-}
 
-async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 /** Every node rebooted, stale kvmtool sockets removed: what the orchestrator does between VMs. */
 async function rebootCycle(): Promise<void> {
@@ -261,7 +94,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   currentVm(world)?.kill('test over');
-  await waitFor('the VM to end', () => currentVm(world) === undefined).catch(() => {});
+  await waitUntil('the VM to end', () => currentVm(world) === undefined, 20_000).catch(() => {});
   await new Promise((r) => setTimeout(r, 200));
   setVmDeps(previousDeps);
   rmSync(dir, { recursive: true, force: true });
@@ -271,11 +104,11 @@ afterAll(async () => {
 
 describe('lkvm refuses', () => {
   it.each([
-    ['without sudo', () => call(lkvmHandler, world.nodes[0], lkvmArgv(), { sudo: false }), /'\/dev\/kvm' could not be opened: Permission denied/],
-    ['on another node than the origin', () => call(lkvmHandler, world.nodes[1], lkvmArgv()), /node1 is node 1: the distributed VM is launched from the origin/],
-    ['a missing kernel', () => call(lkvmHandler, world.nodes[0], lkvmArgv({ kernel: '/home/ae/nope/bzImage' })), /Fatal: Unable to open kernel \/home\/ae\/nope\/bzImage/],
-    ['a host kernel (POPHYPE_HOST_KERNEL 1)', () => call(lkvmHandler, world.nodes[0], lkvmArgv({ kernel: HOST_KERNEL })), /is a FragVisor host kernel \(POPHYPE_HOST_KERNEL 1\)/],
-    ['a missing ramdisk', () => call(lkvmHandler, world.nodes[0], lkvmArgv({ ramdisk: 'nope.gz' })), /Fatal: Unable to open initrd \/home\/ae\/ramdisks\/nope.gz/],
+    ['without sudo', () => call(world, lkvmHandler, world.nodes[0], lkvmArgv(), { sudo: false }), /'\/dev\/kvm' could not be opened: Permission denied/],
+    ['on another node than the origin', () => call(world, lkvmHandler, world.nodes[1], lkvmArgv()), /node1 is node 1: the distributed VM is launched from the origin/],
+    ['a missing kernel', () => call(world, lkvmHandler, world.nodes[0], lkvmArgv({ kernel: '/home/ae/nope/bzImage' })), /Fatal: Unable to open kernel \/home\/ae\/nope\/bzImage/],
+    ['a host kernel (POPHYPE_HOST_KERNEL 1)', () => call(world, lkvmHandler, world.nodes[0], lkvmArgv({ kernel: HOST_KERNEL })), /is a FragVisor host kernel \(POPHYPE_HOST_KERNEL 1\)/],
+    ['a missing ramdisk', () => call(world, lkvmHandler, world.nodes[0], lkvmArgv({ ramdisk: 'nope.gz' })), /Fatal: Unable to open initrd \/home\/ae\/ramdisks\/nope.gz/],
   ])('%s', async (_name, start, message) => {
     const c = start();
     expect(await c.done).toBe(1);
@@ -286,7 +119,7 @@ describe('lkvm refuses', () => {
   it('without the messaging layer on exactly its nodes', async () => {
     layerUp = false;
     try {
-      const c = call(lkvmHandler, world.nodes[0], lkvmArgv());
+      const c = call(world, lkvmHandler, world.nodes[0], lkvmArgv());
       expect(await c.done).toBe(1);
       expect(c.stderr()).toMatch(/Fatal: the Popcorn messaging layer is not up on exactly the VM's nodes \(0:node0 1:node1 2:node2 3:node3\): node0: msg_rdma is not loaded/);
     } finally {
@@ -298,7 +131,7 @@ describe('lkvm refuses', () => {
     const stale = world.nodes[2].hostPath('/root/.lkvm/guest-4242.sock');
     mkdirSync(path.dirname(stale), { recursive: true });
     writeFileSync(stale, '');
-    const c = call(lkvmHandler, world.nodes[0], lkvmArgv());
+    const c = call(world, lkvmHandler, world.nodes[0], lkvmArgv());
     expect(await c.done).toBe(1);
     expect(c.stderr()).toMatch(/ {2}Error: Socket file \/root\/.lkvm\/guest-4242.sock already exist\n {2}Fatal: Failed to start the IPC socket on node2/);
     rmSync(stale);
@@ -317,7 +150,7 @@ describe('a FragVisor VM with the LEMP ramdisk', () => {
 
   beforeAll(async () => {
     launches = world.nodes[0].counters.lkvm ?? 0;
-    vm = call(lkvmHandler, world.nodes[0], lkvmArgv());
+    vm = call(world, lkvmHandler, world.nodes[0], lkvmArgv());
     await vm.waitFor(/guest login:/);
   });
 
@@ -341,7 +174,7 @@ describe('a FragVisor VM with the LEMP ramdisk', () => {
     const json = JSON.parse(readFileSync(path.join(dir, 'guest.json'), 'utf8'));
     expect(json).toMatchObject({ simulated: true, guestIp: '10.4.4.222', hypervisor: 'fragvisor', ssh: { host: '127.0.0.1', port: guestPort, user: 'root' } });
     expect(Object.keys(json.openLambdaPorts)).toEqual(['5000', '5001', '5002', '5003']);
-    expect(await portState(json.http)).toBe('open');
+    expect(await probePort(json.http)).toBe('open');
   });
 
   it('shows nginx (master root, one worker nobody) and php-fpm (one worker per vCPU, www-data) in ps aux', async () => {
@@ -395,7 +228,7 @@ describe('a FragVisor VM with the LEMP ramdisk', () => {
 
     const page = Buffer.alloc(1024, 'x');
     expect((await guestSsh('cat > /usr/local/nginx/html/index.html && sync', page)).code).toBe(0);
-    const ab = call(abHandler, world.nodes[0], ['ab', '-n', '100', '-c', '10', 'http://10.4.4.222/']);
+    const ab = call(world, abHandler, world.nodes[0], ['ab', '-n', '100', '-c', '10', 'http://10.4.4.222/']);
     expect(await ab.done).toBe(0);
     const out = ab.stdout();
     expect(out).toMatch(/^This is ApacheBench, Version 2\.3/);
@@ -411,20 +244,20 @@ describe('a FragVisor VM with the LEMP ramdisk', () => {
 
     // web.php comes first in this ramdisk's index: the LEMP benchmark page.
     expect((await guestSsh('cat > /usr/local/nginx/html/web.php', '<?php // work: 25ms\n')).code).toBe(0);
-    const php = call(abHandler, world.nodes[0], ['ab', '-n', '20', '-c', '4', 'http://10.4.4.222/']);
+    const php = call(world, abHandler, world.nodes[0], ['ab', '-n', '20', '-c', '4', 'http://10.4.4.222/']);
     expect(await php.done).toBe(0);
     expect(php.stdout()).toMatch(new RegExp(`^Document Length: +${PHP_PAGE_BYTES} bytes$`, 'm'));
     expect(php.stdout()).toMatch(/^Failed requests: +0$/m);
   });
 
   it('reaches the guest only from the origin, and never leaves this machine', async () => {
-    const other = call(abHandler, world.nodes[1], ['ab', '-n', '1', 'http://10.4.4.222/']);
+    const other = call(world, abHandler, world.nodes[1], ['ab', '-n', '1', 'http://10.4.4.222/']);
     expect(await other.done).toBe(1);
     expect(other.stderr()).toBe('apr_socket_connect(): No route to host (113)\n');
-    const elsewhere = call(curlHandler, world.nodes[0], ['curl', '-s', 'http://10.9.9.9/']);
+    const elsewhere = call(world, curlHandler, world.nodes[0], ['curl', '-s', 'http://10.9.9.9/']);
     expect(await elsewhere.done).toBe(7);
     expect(elsewhere.stderr()).toMatch(/No route to host/);
-    const curl = call(curlHandler, world.nodes[0], ['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '10.4.4.222/index.html']);
+    const curl = call(world, curlHandler, world.nodes[0], ['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '10.4.4.222/index.html']);
     expect(await curl.done).toBe(0);
     expect(curl.stdout()).toBe('200');
   });
@@ -439,11 +272,11 @@ describe('a FragVisor VM with the LEMP ramdisk', () => {
   });
 
   it('refuses a second VM while this one runs', async () => {
-    const again = call(lkvmHandler, world.nodes[0], lkvmArgv());
+    const again = call(world, lkvmHandler, world.nodes[0], lkvmArgv());
     expect(await again.done).toBe(1);
     expect(again.stderr()).toMatch(/Socket file \/root\/.lkvm\/guest-\d+.sock already exist/);
     for (const n of world.nodes) rmSync(n.hostPath('/root/.lkvm'), { recursive: true, force: true });
-    const third = call(lkvmHandler, world.nodes[0], lkvmArgv());
+    const third = call(world, lkvmHandler, world.nodes[0], lkvmArgv());
     expect(await third.done).toBe(1);
     expect(third.stderr()).toMatch(/a distributed VM already runs on node0, node1, node2, node3: the VM cannot be restarted while it runs/);
   });
@@ -452,13 +285,13 @@ describe('a FragVisor VM with the LEMP ramdisk', () => {
     await world.nodes[2].reboot();
     expect(await vm.done).toBe(1);
     expect(vm.stdout()).toMatch(/popcorn: node 2 \(10\.4\.6\.12\) is gone[\s\S]*Kernel panic[\s\S]* {2}# KVM session ended abnormally\.\n$/);
-    await waitFor('the guest sshd to go', async () => (await portState(guestPort)) === 'refused');
+    await waitUntil('the guest sshd to go', async () => (await probePort(guestPort)) === 'refused', 20_000);
     expect(existsSync(path.join(dir, 'guest.json'))).toBe(false);
   });
 
   it('cannot be restarted until every node of it rebooted', async () => {
     for (const n of world.nodes) rmSync(n.hostPath('/root/.lkvm'), { recursive: true, force: true });
-    const again = call(lkvmHandler, world.nodes[0], lkvmArgv());
+    const again = call(world, lkvmHandler, world.nodes[0], lkvmArgv());
     expect(await again.done).toBe(1);
     expect(again.stderr()).toMatch(/Fatal: the VM cannot be restarted: node0, node1, node3 ran a VM since they last booted; reboot every node/);
   });
@@ -470,45 +303,45 @@ describe('after a reboot cycle', () => {
   beforeEach(() => rebootCycle());
 
   it('boots the NPB guest: NPB kernels and nginx, timed per pinned vCPU; killing lkvm kills the VM', async () => {
-    const vm = call(lkvmHandler, world.nodes[0], lkvmArgv({ nodes: 2, ramdisk: 'ramdisk_NPB_ATC.gz' }));
+    const vm = call(world, lkvmHandler, world.nodes[0], lkvmArgv({ nodes: 2, ramdisk: 'ramdisk_NPB_ATC.gz' }));
     await vm.waitFor(/guest login:/);
     const r = await guestSsh('ls /root/NPB/bin | head -3; /root/NPB/bin/ep.B | grep -E "SIMULATED: run|Time in seconds"; taskset 0x2 /root/NPB/bin/ep.B | grep SIMULATED: | head -1; pgrep -c nginx');
     expect(r.stdout).toMatch(/^bt\.B\ncg\.B\nep\.B\n SIMULATED: run time from the performance model \(fragvisor, vCPU 0 of 2\)\n Time in seconds += +[\d.]+\n SIMULATED: run time from the performance model \(fragvisor, vCPU 1 of 2\)\n2\n$/);
     vm.abort();
     await vm.done;
-    await waitFor('the guest sshd to go', async () => (await portState(guestPort)) === 'refused');
+    await waitUntil('the guest sshd to go', async () => (await probePort(guestPort)) === 'refused', 20_000);
     expect(currentVm(world)).toBeUndefined();
   });
 
   it('guest-boot fault: a kernel panic on the console, lkvm exits non-zero, the guest never answers', async () => {
     world.faults.push({ node: 'node1', step: 'guest-boot', times: 1 });
-    const vm = call(lkvmHandler, world.nodes[0], lkvmArgv());
+    const vm = call(world, lkvmHandler, world.nodes[0], lkvmArgv());
     expect(await vm.done).toBe(1);
     expect(vm.stdout()).toMatch(/Kernel panic - not syncing: Fatal exception/);
     expect(vm.stdout()).not.toContain('guest login:');
-    expect(await portState(guestPort)).toBe('refused');
+    expect(await probePort(guestPort)).toBe('refused');
     // It counts as a VM that ran: the nodes need their reboot.
     for (const n of world.nodes) rmSync(n.hostPath('/root/.lkvm'), { recursive: true, force: true });
-    const again = call(lkvmHandler, world.nodes[0], lkvmArgv());
+    const again = call(world, lkvmHandler, world.nodes[0], lkvmArgv());
     expect(await again.done).toBe(1);
     expect(again.stderr()).toMatch(/the VM cannot be restarted/);
   });
 
   it('console=ttyS0 crashes the guest', async () => {
-    const vm = call(lkvmHandler, world.nodes[0], lkvmArgv({ params: `${PARAMS} console=ttyS0` }));
+    const vm = call(world, lkvmHandler, world.nodes[0], lkvmArgv({ params: `${PARAMS} console=ttyS0` }));
     expect(await vm.done).toBe(1);
     expect(vm.stdout()).toMatch(/console=ttyS0\)\n.*Kernel panic/);
   });
 
   it('OpenLambda guest: ol workers on ports 5000.., pinned with taskset, answering POST /run over curl', async () => {
-    const vm = call(lkvmHandler, world.nodes[0], lkvmArgv({ nodes: 2, ramdisk: 'ramdisk_for_openlambda200625.gz', params: PARAMS.replace(' init=/init2', '') }));
+    const vm = call(world, lkvmHandler, world.nodes[0], lkvmArgv({ nodes: 2, ramdisk: 'ramdisk_for_openlambda200625.gz', params: PARAMS.replace(' init=/init2', '') }));
     await vm.waitFor(/guest login:/);
     const start = await guestSsh('cd /root/open-lambda && taskset 0x1 ./ol worker --path=l0 -d && taskset 0x2 ol worker --path=l1 -d && ps aux | grep "ol worker" | grep -v grep');
     expect(start.code).toBe(0);
     expect(start.stdout).toMatch(/port=5000[\s\S]*port=5001/);
     const pid1 = /pid=(\d+), port=5001/.exec(start.stdout)![1];
     expect((await guestSsh(`taskset -p ${pid1}`)).stdout).toBe(`pid ${pid1}'s current affinity mask: 2\n`);
-    const post = call(curlHandler, world.nodes[0], ['curl', '-s', '-d', '1', '10.4.4.222:5001/run/process']);
+    const post = call(world, curlHandler, world.nodes[0], ['curl', '-s', '-d', '1', '10.4.4.222:5001/run/process']);
     expect(await post.done).toBe(0);
     expect(JSON.parse(post.stdout())).toMatchObject({ lambda: 'process', input: 1, simulated: true });
     const poweroff = await guestSsh('poweroff');
@@ -519,16 +352,16 @@ describe('after a reboot cycle', () => {
 
   it('GiantVM: qemu on every node waits for all instances, needs the Linux-DSM kernel, boots the guest as giantvm', async () => {
     const qemu = (i: number) => ['qemu-system-x86_64', '-kernel', GUEST_KERNEL, '-initrd', `${RAMDISKS}/ramdisk_lemp_4php.gz`, '-append', PARAMS, '-netdev', 'tap,id=n0', '-nographic', '-machine', 'kernel-irqchip=off', '-smp', '2', '-m', '20480', '--enable-kvm', '-local-cpu', `1,start=${i},iplist="10.4.6.10 10.4.6.11"`];
-    const refused = call(qemuHandler, world.nodes[0], qemu(0));
+    const refused = call(world, qemuHandler, world.nodes[0], qemu(0));
     expect(await refused.done).toBe(1);
     expect(refused.stderr()).toMatch(/not GiantVM's Linux-DSM host kernel/);
     for (const n of world.nodes) n.kernelRelease = '4.8.10-dsm';
     try {
-      const first = call(qemuHandler, world.nodes[0], qemu(0));
+      const first = call(world, qemuHandler, world.nodes[0], qemu(0));
       const state = await Promise.race([first.done, new Promise((r) => setTimeout(() => r('waiting'), 200))]);
       expect(state).toBe('waiting');
       expect(currentVm(world)).toBeUndefined();
-      const second = call(qemuHandler, world.nodes[1], qemu(1));
+      const second = call(world, qemuHandler, world.nodes[1], qemu(1));
       await first.waitFor(/guest login:/);
       expect(first.stdout()).toContain('GiantVM, kernel-irqchip=off');
       expect(JSON.parse(readFileSync(path.join(dir, 'guest.json'), 'utf8')).hypervisor).toBe('giantvm');
@@ -537,7 +370,7 @@ describe('after a reboot cycle', () => {
       expect(ps.stdout).toMatch(/^3\n/);
       second.abort();
       expect(await first.done).toBe(137);
-      await waitFor('the guest sshd to go', async () => (await portState(guestPort)) === 'refused');
+      await waitUntil('the guest sshd to go', async () => (await probePort(guestPort)) === 'refused', 20_000);
       expect(world.nodes[0].counters.qemu).toBe(2); // the refused one and the one that ran
       expect(world.nodes[1].counters.qemu).toBe(1);
     } finally {
