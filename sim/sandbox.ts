@@ -83,8 +83,9 @@ export interface HostTools {
   bash: string;
 }
 
-function findTool(name: string): string | undefined {
-  for (const dir of ['/usr/bin', '/bin', '/usr/sbin', '/sbin']) {
+/** The first executable `name` in `dirs`, if any. */
+export function findExecutable(name: string, dirs: readonly string[]): string | undefined {
+  for (const dir of dirs) {
     const p = path.join(dir, name);
     try {
       accessSync(p, fsConstants.X_OK);
@@ -95,6 +96,8 @@ function findTool(name: string): string | undefined {
   }
   return undefined;
 }
+
+const findTool = (name: string) => findExecutable(name, ['/usr/bin', '/bin', '/usr/sbin', '/sbin']);
 
 /** The host tools, or one error naming every missing one. */
 export function hostTools(): HostTools {
@@ -328,18 +331,7 @@ export class Holder {
       '--bounding-set=-all',
       '--no-new-privs',
     ];
-    const child = spawn(tools.nsenter, [...nsenter, '--', tools.setsid, tools.setpriv, ...drop, tools.bash, '-c', command], {
-      env,
-      cwd: '/',
-      detached: true,
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    const cmd = new NodeCommand(child);
-    this.commands.add(cmd);
-    const forget = () => this.commands.delete(cmd);
-    child.once('exit', forget);
-    child.once('error', forget);
-    return cmd;
+    return spawnTracked(tools.nsenter, [...nsenter, '--', tools.setsid, tools.setpriv, ...drop, tools.bash, '-c', command], env, this.commands);
   }
 
   /** Pids of the node's processes right now (the holder included); none once it is released. */
@@ -552,4 +544,15 @@ export function detectSandboxMode(tools: HostTools): SandboxMode {
   throw new SandboxUnavailableError(
     `the simulated cluster cannot isolate its nodes from this machine: not root, and unprivileged user namespaces are not available (\`unshare ${unshareArgs(mode).join(' ')}\` failed: ${why}). Run it as root, or allow user namespaces (sysctl user.max_user_namespaces > 0; kernel.unprivileged_userns_clone=1 on older Debian kernels; kernel.apparmor_restrict_unprivileged_userns=0 on Ubuntu 24.04+).`,
   );
+}
+
+/** Spawns a command that enters a sandbox (own process group, piped stdio) and tracks it in `commands` until it exits. */
+export function spawnTracked(file: string, args: string[], env: Record<string, string>, commands: Set<NodeCommand>): NodeCommand {
+  const child = spawn(file, args, { env, cwd: '/', detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
+  const cmd = new NodeCommand(child);
+  commands.add(cmd);
+  const forget = () => commands.delete(cmd);
+  child.once('exit', forget);
+  child.once('error', forget);
+  return cmd;
 }

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { hostTools, NodeCommand, SandboxUnavailableError, type HostTools } from '../sandbox';
+import { hostTools, NodeCommand, SandboxUnavailableError, spawnTracked, type HostTools } from '../sandbox';
 import { GuestProc, hostChildren, hostComm, innermostPid } from './procfs';
 
 /**
@@ -120,18 +120,7 @@ export class GuestSandbox {
   /** Runs `command` with bash as the guest's root, in a session of its own (as sshd does). */
   run(command: string, env: Record<string, string>): NodeCommand {
     if (!this.running) throw new Error('the guest is not running');
-    const child = spawn(this.tools.nsenter, [...this.enter(), '--', this.tools.setsid, this.tools.bash, '-c', command], {
-      env,
-      cwd: '/',
-      detached: true,
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    const cmd = new NodeCommand(child);
-    this.commands.add(cmd);
-    const forget = () => this.commands.delete(cmd);
-    child.once('exit', forget);
-    child.once('error', forget);
-    return cmd;
+    return spawnTracked(this.tools.nsenter, [...this.enter(), '--', this.tools.setsid, this.tools.bash, '-c', command], env, this.commands);
   }
 
   /**

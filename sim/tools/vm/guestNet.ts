@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
-import { accessSync, constants as fsConstants } from 'node:fs';
 import path from 'node:path';
+import { findExecutable } from '../../sandbox';
 import type { ToolContext, WorldNode } from '../types';
 import { currentVm } from './vmState';
 
@@ -58,17 +58,8 @@ export function unrewrite(text: string, targets: readonly Extract<Target, { kind
 
 /** The real tool on this machine's PATH, if installed. */
 export function realTool(name: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(':').concat(['/usr/bin', '/usr/sbin'])) {
-    if (!dir || dir.includes('.ae-sim')) continue;
-    const p = path.join(dir, name);
-    try {
-      accessSync(p, fsConstants.X_OK);
-      return p;
-    } catch {
-      // next
-    }
-  }
-  return undefined;
+  const dirs = (process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(':').concat(['/usr/bin', '/usr/sbin']);
+  return findExecutable(name, dirs.filter((dir) => dir && !dir.includes('.ae-sim')));
 }
 
 /**
