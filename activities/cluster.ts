@@ -9,9 +9,11 @@ export function summarize({ profile, hash }: LoadedProfile): ClusterSummary {
     name: profile.name,
     simulated: profile.simulated,
     hash,
-    nodes: profile.nodes.map((n) => ({ name: n.name, origin: n.origin, rdmaIp: n.rdmaIp })),
+    nodes: profile.nodes.map((n) => ({ name: n.name, origin: n.origin, rdmaIp: n.rdmaIp, bmc: n.bmc !== undefined })),
+    paths: { ...profile.paths },
+    guest: { ip: profile.guest.ip, hostIp: profile.guest.hostIp, mac: profile.guest.mac },
     ssh: { connectTimeoutSeconds: profile.ssh.connectTimeoutSeconds },
-    timeouts: { probe: profile.timeouts.probe },
+    timeouts: { ...profile.timeouts },
   };
 }
 

@@ -1,4 +1,4 @@
-import { toCommandLine } from './ssh/quote';
+import { toCommandLine } from '../workflows/commands/quote';
 import type { NodeProbe } from './probeTypes';
 
 const BOOT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

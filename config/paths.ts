@@ -14,6 +14,14 @@ export function simStateDir(env: NodeJS.ProcessEnv = process.env): string {
   return path.resolve(env.AE_SIM_STATE_DIR ?? path.join(dataDir(env), 'sim'));
 }
 
+/**
+ * The run store: one folder per run, `<runs>/<workflowId>/`, holding logs, raw outputs, results and
+ * reports. AE_RUNS_DIR moves it (e.g. to a disk that survives the control host's reinstall).
+ */
+export function runsDir(env: NodeJS.ProcessEnv = process.env): string {
+  return path.resolve(env.AE_RUNS_DIR ?? path.join(PROJECT_ROOT, 'runs'));
+}
+
 export function clustersDir(): string {
   return path.join(PROJECT_ROOT, 'config', 'clusters');
 }

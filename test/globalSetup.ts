@@ -21,6 +21,7 @@ export default async function globalSetup(): Promise<void> {
   const bundlePath = path.join(dir, 'workflow-bundle.js');
   writeFileSync(bundlePath, bundle.code);
   process.env.AE_TEST_DIR = dir;
+  process.env.AE_RUNS_DIR = path.join(dir, 'runs');
   process.env.AE_TEST_TEMPORAL_ADDRESS = server.address;
   process.env.AE_WORKFLOW_BUNDLE = bundlePath;
   (globalThis as { __aeDevServer?: { stop(): Promise<void> } }).__aeDevServer = server;

@@ -12,3 +12,51 @@ export const clusterRef = z
 
 export const probeClusterInput = z.strictObject({ cluster: clusterRef });
 export type ProbeClusterInput = z.input<typeof probeClusterInput>;
+
+export const EXPERIMENTS = ['E1', 'E2', 'E3'] as const;
+export const HYPERVISORS = ['fragvisor', 'giantvm'] as const;
+export type Experiment = (typeof EXPERIMENTS)[number];
+export type Hypervisor = (typeof HYPERVISORS)[number];
+
+/** A workflow id of an earlier run (also a run-store folder name): no "/" or "..". */
+export const runId = z
+  .string({ error: 'expected the workflow id of an earlier run (a string)' })
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.:@+-]{0,199}$/, 'expected a workflow id of letters, digits and _ . : @ + - (no "/", spaces or "..")')
+  .refine((s) => !s.includes('..'), 'expected a workflow id without ".."');
+
+const GIT_COMMIT = /^[0-9a-f]{7,40}$/;
+
+/**
+ * The input of reproduceClaims: one JSON object, as the Temporal UI's Start Workflow form sends it.
+ * `{"cluster":"sim"}` alone is a complete run (all experiments, 4 nodes, both hypervisors).
+ */
+export const reproduceClaimsInput = z.strictObject({
+  cluster: clusterRef,
+  experiments: z
+    .array(z.enum(EXPERIMENTS, { error: `expected one of ${EXPERIMENTS.join(', ')}` }), { error: 'expected a list like ["E1","E3"] ([] prepares the cluster only)' })
+    .max(EXPERIMENTS.length)
+    .refine((xs) => new Set(xs).size === xs.length, 'expected each experiment at most once')
+    .default([...EXPERIMENTS]),
+  nodeCounts: z
+    .array(z.number({ error: 'expected a node count (a number)' }).int('expected a whole number of nodes').min(1, 'expected at least 1 node').max(256), {
+      error: 'expected a list of node counts like [2, 4]',
+    })
+    .min(1, 'expected at least one node count, e.g. [4]')
+    .refine((xs) => new Set(xs).size === xs.length, 'expected each node count at most once')
+    .default([4]),
+  repetitions: z.number({ error: 'expected a number of repetitions' }).int('expected a whole number of repetitions').min(1).max(100).default(3),
+  hypervisors: z
+    .array(z.enum(HYPERVISORS, { error: `expected one of ${HYPERVISORS.join(', ')}` }), { error: 'expected a list like ["fragvisor","giantvm"]' })
+    .min(1, 'expected at least one hypervisor')
+    .refine((xs) => new Set(xs).size === xs.length, 'expected each hypervisor at most once')
+    .default([...HYPERVISORS]),
+  /** Source commit of the host kernel tree to build; default: what the origin's checkout has checked out. */
+  kernelCommit: z.string({ error: 'expected a git commit hash (a string)' }).regex(GIT_COMMIT, 'expected a git commit hash: 7 to 40 lower-case hex digits').optional(),
+  /** `make -jN` for the kernel builds. */
+  buildJobs: z.number({ error: 'expected a number of make jobs' }).int().min(1).max(1024).default(16),
+  resumeFrom: runId.optional(),
+  /** Plan only: print-worthy steps, nothing runs on the cluster. */
+  dryRun: z.boolean({ error: 'expected true or false' }).default(false),
+});
+export type ReproduceClaimsInput = z.input<typeof reproduceClaimsInput>;
+export type ReproduceClaimsConfig = z.output<typeof reproduceClaimsInput>;

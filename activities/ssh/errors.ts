@@ -1,5 +1,5 @@
 import { ApplicationFailure } from '@temporalio/common';
-import { shellQuote } from './quote';
+import { shellQuote } from '../../workflows/commands/quote';
 
 /**
  * SSH failures, split by whether a retry can heal them. Messages name the node and endpoint and say

@@ -6,7 +6,7 @@ import { loadCredentials } from './credentials';
 import { SshCommandAbortedError, SshCommandTimeoutError, SshConnectError, SshConnectionLostError } from './errors';
 import { runCommand, type ExecResult } from './exec';
 import { parseKnownHosts, type KnownHostEntry } from './knownHosts';
-import { toCommandLine } from './quote';
+import { toCommandLine } from '../../workflows/commands/quote';
 import { localContext, planRoute, type Hop, type SshTarget } from './route';
 import type { LocalContext } from './sshConfig';
 

@@ -10,7 +10,7 @@ import { buildEmu, buildLanConf, passwordProblem } from './lanConf';
 import { PowerController, type PowerHooks } from './power';
 import { freeUdpPort, waitForPong } from './rmcp';
 
-export { ipmitoolArgs, IPMI_PASSWORD_ENV, type IpmiAction, type IpmiTarget } from './ipmitool';
+export { ipmitoolArgs, IPMI_PASSWORD_ENV, type IpmiAction, type IpmiTarget } from '../../workflows/commands/ipmitool';
 export type { PowerHooks } from './power';
 
 /**

@@ -1,4 +1,4 @@
-import { ipmitoolArgs, IPMI_PASSWORD_ENV, type IpmiAction } from '../../sim/bmc/ipmitool';
+import { ipmitoolArgs, IPMI_PASSWORD_ENV, type IpmiAction } from '../../workflows/commands/ipmitool';
 import { buildLanConf, passwordProblem, type LanConfInput } from '../../sim/bmc/lanConf';
 import { controlWrapper, shQuote } from '../../sim/bmc/controlClient';
 import { isPresencePong, presencePing } from '../../sim/bmc/rmcp';

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { shellQuote, toCommandLine } from '../../activities/ssh/quote';
+import { shellQuote, toCommandLine } from '../../workflows/commands/quote';
 
 /** What a real shell makes of `printf '%s\0' <words>`: the arguments it received, split on NUL. */
 function shellArgs(shell: 'bash' | 'sh', words: string): string[] {
