@@ -2,8 +2,12 @@ import { loadProfile } from '../config/load';
 import { findNode, loadPinnedProfile, sshTarget, summarize } from './cluster';
 import { classified } from './failures';
 import { withHeartbeat } from './heartbeat';
+import { kernelActivities } from './kernel';
+import { msgLayerActivities } from './msglayer';
 import { parseProbeOutput, probeCommand } from './probe';
+import { runActivities } from './run';
 import type { ClusterSummary, NodeProbe } from './probeTypes';
+import { rebootActivities } from './reboot';
 import type { SshPool } from './ssh/pool';
 
 export interface ActivityDeps {
@@ -14,6 +18,10 @@ export interface ActivityDeps {
 /** Activities as plain async functions over the worker's shared dependencies. */
 export function createActivities({ ssh }: ActivityDeps) {
   return {
+    ...kernelActivities({ ssh }),
+    ...msgLayerActivities({ ssh }),
+    ...rebootActivities({ ssh }),
+    ...runActivities(),
     async loadClusterProfile({ cluster }: { cluster: string }): Promise<ClusterSummary> {
       return classified(async () => summarize(loadProfile(cluster)));
     },

@@ -1,7 +1,6 @@
 import { toCommandLine } from '../workflows/commands/quote';
+import { BOOT_ID } from '../workflows/commands/reboot';
 import type { NodeProbe } from './probeTypes';
-
-const BOOT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** One round trip: boot_id, kernel release, uptime, and whether the FragVisor checkout is there. */
 export function probeCommand(fragvisorPath: string): string {

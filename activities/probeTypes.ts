@@ -1,13 +1,22 @@
 /** Shapes the probe activities return; type-only, shared with workflow code. */
 
+/** Where a node's BMC answers, for the plan's ipmitool lines: the password stays in the worker's environment. */
+export interface BmcEndpoint {
+  host: string;
+  port: number;
+  user: string;
+  /** NAME of the worker's environment variable holding the password (never the password). */
+  passwordEnv: string;
+}
+
 export interface ClusterSummary {
   name: string;
   simulated: boolean;
   /** Profile hash: activities refuse to act on a profile that changed under a running workflow. */
   hash: string;
   /** In Popcorn node-id order (id = index), the origin first. `bmc`: whether it has one (no secrets here). */
-  nodes: { name: string; origin: boolean; rdmaIp: string; bmc: boolean }[];
-  paths: { fragvisor: string; kernelTree: string; kvmtool: string; ramdisks: string };
+  nodes: { name: string; origin: boolean; rdmaIp: string; bmc: boolean; bmcEndpoint?: BmcEndpoint }[];
+  paths: { fragvisor: string; kernelTree: string; kvmtool: string; ramdisks: string; giantvmTree?: string; guestKernel?: string };
   guest: { ip: string; hostIp: string; mac: string };
   ssh: { connectTimeoutSeconds: number };
   /** Per-step timeouts in seconds (config/schema.ts timeoutsSchema). */

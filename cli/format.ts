@@ -1,3 +1,5 @@
+import path from 'node:path';
+
 /** Plain-text table: header row, then rows, columns padded to their widest cell. */
 export function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
@@ -11,4 +13,13 @@ export function formatDuration(seconds: number): string {
   if (m < 60) return `${m}m${String(Math.round(seconds % 60)).padStart(2, '0')}s`;
   const h = Math.floor(m / 60);
   return h < 48 ? `${h}h${String(m % 60).padStart(2, '0')}m` : `${Math.floor(h / 24)}d${h % 24}h`;
+}
+
+/**
+ * `<prefix>-<cluster name>-<UTC time to the ms>`: unique per start, and runs are easy to find by
+ * cluster in the UI. A .yaml path counts by its file name.
+ */
+export function workflowIdFor(prefix: string, cluster: string, now: Date): string {
+  const name = path.basename(cluster).replace(/\.ya?ml$/, '');
+  return `${prefix}-${name}-${now.toISOString().replace(/[:.]/g, '-')}`;
 }

@@ -13,6 +13,8 @@ interface Command {
 const COMMANDS: Record<string, () => Command> = {
   up: () => require('./commands/up'),
   probe: () => require('./commands/probe'),
+  plan: () => require('./commands/plan'),
+  run: () => require('./commands/run'),
   worker: () => require('./commands/worker'),
   sim: () => require('./commands/sim'),
 };
@@ -25,6 +27,8 @@ usage: ae <command> [options]
 commands:
   up       the local stack: Temporal dev server + Web UI, simulated 4-node cluster, worker, demo run
   probe    probe every node of a cluster (reachability, boot_id, kernel, uptime, FragVisor tree)
+  plan     print every step and command line a run would execute, for every node (runs nothing)
+  run      start a run that reproduces the paper's claims (--wait: follow it live, a line per node)
   worker   run a worker against the configured Temporal
   sim      the simulated FragVisor testbed (ae sim up --nodes N --state-dir DIR)
 

@@ -159,6 +159,23 @@ export const pathsSchema = mapping('the remote paths: a mapping with fragvisor, 
   kernelTree: remotePath.describe('fragvisor-linux source tree on every node (each node builds its own kernel).'),
   kvmtool: remotePath.describe('fragvisor-kvmtool on a shared (NFS) path: the same path on every node.'),
   ramdisks: remotePath.describe('Directory of guest ramdisks (ramdisk_lemp_4php.gz, ...) on the origin.'),
+  giantvmTree: remotePath.optional().describe("GiantVM's host kernel tree (Linux-DSM 4.8.10, a git checkout) on every node; default: linux-dsm next to the FragVisor checkout (<dirname(fragvisor)>/linux-dsm)."),
+  guestKernel: remotePath
+    .optional()
+    .describe('Where the origin builds the guest kernel: src/ (a git worktree of kernelTree) and build/ (its O= output dir), so the host tree is never edited; default: <dirname(fragvisor)>/fragvisor-guest-kernel.'),
+});
+
+/** A git remote the nodes clone from: https://host/path, ssh://[user@]host[:port]/path or user@host:path; no shell characters. */
+const GIT_URL =
+  /^(?:https:\/\/[A-Za-z0-9][A-Za-z0-9.-]{0,252}(?::\d{1,5})?\/|ssh:\/\/(?:[a-z_][a-z0-9_.-]{0,31}@)?[A-Za-z0-9][A-Za-z0-9.-]{0,252}(?::\d{1,5})?\/|[a-z_][a-z0-9_.-]{0,31}@[A-Za-z0-9][A-Za-z0-9.-]{0,252}:)[A-Za-z0-9_.~+/][A-Za-z0-9_.~+/-]{0,500}$/;
+const gitUrl = (what: string) =>
+  z
+    .string({ error: typeError(`${what}: a git URL (a string)`) })
+    .regex(GIT_URL, mismatch(`${what}: https://host/path, ssh://[user@]host[:port]/path or user@host:path (letters, digits and _ . ~ + / - only; no credentials in https URLs)`, { show: false }));
+
+export const sourceSchema = mapping('source repositories: a mapping with repository and giantvmRepository', {
+  repository: gitUrl('the FragVisor repository').optional().describe('Where a node without a FragVisor checkout clones it from (with fragvisor-linux as a submodule); without it, a missing checkout is an error.'),
+  giantvmRepository: gitUrl("GiantVM's Linux-DSM repository").optional().describe('Where a node without the GiantVM tree (paths.giantvmTree) clones it from.'),
 });
 
 export const sshEndpointSchema = mapping('an SSH endpoint: a mapping with host, port and user', {
@@ -226,6 +243,7 @@ export const clusterProfileSchema = mapping(`a cluster profile: a YAML mapping w
     .describe('Nodes in Popcorn node-id order: node id = position; the origin (id 0) first. For n < all nodes, the first n are used.'),
   paths: pathsSchema.describe('Absolute paths on the nodes (safe characters only: they end up in remote commands).'),
   guest: guestSchema.describe('The distributed VM: lkvm --network guest_ip/host_ip/guest_mac, and how to reach it over SSH.'),
+  source: sourceSchema.optional().describe('Git remotes to clone the kernel sources from when a node has no checkout (a present checkout is only fetched when it lacks the pinned commit).'),
   ssh: sshSchema.default(() => sshSchema.parse({})).describe('SSH client settings of the control host.'),
   timeouts: timeoutsSchema.default(() => timeoutsSchema.parse({})).describe('Per-step timeouts in seconds.'),
 }).superRefine((profile, ctx) => {

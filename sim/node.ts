@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, watch, type FSWatcher } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 import { loadOrCreateKeyPair } from './keys';
 import { clearVolatileDirs, Holder, NODE_HOME, NODE_PATH, NODE_STATE_DIR, NODE_USER, prepareSandbox, type HostTools, type SandboxMode } from './sandbox';
@@ -163,6 +163,16 @@ export class SimNode {
   /** Pids of every process running in the node right now (its holder included). */
   processes(): number[] {
     return this.holder?.processes() ?? [];
+  }
+
+  /**
+   * Whether `sudo` on this node wants a password (as without a NOPASSWD sudoers rule): then it fails
+   * like the real one over SSH (`sudo: a password is required`, exit 1). Kept across reboots.
+   */
+  requireSudoPassword(required: boolean): void {
+    const flag = path.join(this.store.stateDir, 'sudo_password_required');
+    if (required) writeFileSync(flag, 'a NOPASSWD rule is missing\n');
+    else rmSync(flag, { force: true });
   }
 
   /** Marks `release` as installed: the next reboot boots it (what a `make install` does). */

@@ -12,3 +12,9 @@ export function parseInput<S extends z.ZodType>(schema: S, input: unknown, workf
   const problems = describeZodError(result.error);
   throw ApplicationFailure.nonRetryable(`${workflow}: invalid input: ${problems.join('; ')}`, 'InvalidInput', { problems });
 }
+
+/**
+ * Failure types no activity retry heals, whatever the step: a bad or changed profile, SSH trust or
+ * auth, sudo asking for a password, a malformed remote job. Workflows add their steps' own types.
+ */
+export const NON_RETRYABLE_SETUP = ['InvalidConfigError', 'HostKeyUnknownError', 'HostKeyChangedError', 'HostKeyRevokedError', 'SshAuthError', 'SudoPasswordRequired', 'InvalidRemoteJobSpec'];

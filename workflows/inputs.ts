@@ -26,6 +26,11 @@ export const runId = z
 
 const GIT_COMMIT = /^[0-9a-f]{7,40}$/;
 
+export const gitCommit = z.string({ error: 'expected a git commit hash (a string)' }).regex(GIT_COMMIT, 'expected a git commit hash: 7 to 40 lower-case hex digits');
+
+/** What loadClusterProfile returned: activities refuse a profile that changed under the run. */
+export const profileHash = z.string({ error: 'expected the profile hash (a string)' }).regex(/^[0-9a-f]{64}$/, 'expected the profile hash loadClusterProfile returned (64 hex digits)');
+
 /**
  * The input of reproduceClaims: one JSON object, as the Temporal UI's Start Workflow form sends it.
  * `{"cluster":"sim"}` alone is a complete run (all experiments, 4 nodes, both hypervisors).
@@ -51,7 +56,7 @@ export const reproduceClaimsInput = z.strictObject({
     .refine((xs) => new Set(xs).size === xs.length, 'expected each hypervisor at most once')
     .default([...HYPERVISORS]),
   /** Source commit of the host kernel tree to build; default: what the origin's checkout has checked out. */
-  kernelCommit: z.string({ error: 'expected a git commit hash (a string)' }).regex(GIT_COMMIT, 'expected a git commit hash: 7 to 40 lower-case hex digits').optional(),
+  kernelCommit: gitCommit.optional(),
   /** `make -jN` for the kernel builds. */
   buildJobs: z.number({ error: 'expected a number of make jobs' }).int().min(1).max(1024).default(16),
   resumeFrom: runId.optional(),

@@ -1,16 +1,15 @@
 import { ActivityFailure, ApplicationFailure, proxyActivities, setCurrentDetails, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { NodeProbe, ProbeSummary } from '../activities/probeTypes';
-import { parseInput } from './failures';
+import { NON_RETRYABLE_SETUP, parseInput } from './failures';
 import { probeClusterInput, type ProbeClusterInput } from './inputs';
 import { probeProgressQuery, type ProbeProgress } from './queries';
 import { CLUSTER, PHASE } from './searchAttributes';
 
-const NON_RETRYABLE = ['InvalidConfigError', 'HostKeyUnknownError', 'HostKeyChangedError', 'HostKeyRevokedError', 'SshAuthError'];
 
 const { loadClusterProfile } = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
-  retry: { maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE },
+  retry: { maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE_SETUP },
 });
 
 /** Why a node could not be probed, for the summary: the root cause, not the wrapper. */
@@ -43,7 +42,7 @@ export async function probeCluster(rawInput: ProbeClusterInput): Promise<ProbeSu
     scheduleToCloseTimeout: `${cluster.timeouts.probe} seconds`,
     heartbeatTimeout: '10 seconds',
     // A rebooting node refuses connections: keep knocking at a short, bounded interval.
-    retry: { initialInterval: '500 milliseconds', backoffCoefficient: 1.5, maximumInterval: '5 seconds', nonRetryableErrorTypes: NON_RETRYABLE },
+    retry: { initialInterval: '500 milliseconds', backoffCoefficient: 1.5, maximumInterval: '5 seconds', nonRetryableErrorTypes: NON_RETRYABLE_SETUP },
   });
 
   const nodes: NodeProbe[] = await Promise.all(

@@ -17,6 +17,11 @@ export interface RemoteJobSpec {
   sudo?: boolean;
   /** Bytes written to the job's stdin (e.g. a config.h); kept in the job dir, not in any payload. */
   stdin?: string;
+  /**
+   * When the job under this key was lost (the node rebooted under it, or it vanished without an exit
+   * code), start it afresh instead of throwing RemoteJobLostError. Default false: the caller decides.
+   */
+  restartLost?: boolean;
 }
 
 export interface RemoteJobResult {

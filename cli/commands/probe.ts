@@ -4,7 +4,7 @@ import { DEFAULT_UI_PORT, TASK_QUEUE } from '../../config/constants';
 import { workflowUiUrl } from '../../config/temporal';
 import type { ProbeSummary } from '../../activities/probeTypes';
 import { connectClient, requireWorker } from '../client';
-import { formatDuration, table } from '../format';
+import { formatDuration, table, workflowIdFor } from '../format';
 import { UsageError } from '../usageError';
 
 export const usage = `ae probe --cluster <name|path.yaml> [--json]
@@ -29,8 +29,7 @@ export function probeTable(summary: ProbeSummary): string {
 
 /** Workflow IDs carry the cluster's name, so runs are easy to find in the UI. */
 export function probeWorkflowId(cluster: string, now: Date): string {
-  const name = path.basename(cluster).replace(/\.ya?ml$/, '');
-  return `probe-${name}-${now.toISOString().replace(/[:.]/g, '-')}`;
+  return workflowIdFor('probe', cluster, now);
 }
 
 export async function run(argv: string[]): Promise<number> {

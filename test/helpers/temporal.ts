@@ -1,5 +1,6 @@
-import { Client, Connection } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
+import { ActivityFailure, Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { NativeConnection, Worker } from '@temporalio/worker';
 import { createAeWorker, type AeWorker } from '../../workers/worker';
 
 export function testAddress(): string {
@@ -13,21 +14,52 @@ export async function testClient(): Promise<{ client: Client; close: () => Promi
   return { client: new Client({ connection }), close: () => connection.close() };
 }
 
+/** stop() for a running worker: shut it down, let it drain, close its connection. */
+function stopper(worker: Worker, running: Promise<void>, connection: NativeConnection): () => Promise<void> {
+  return async () => {
+    if (worker.getState() === 'RUNNING') worker.shutdown();
+    await running;
+    await connection.close();
+  };
+}
+
 /** A real worker in this process on its own task queue, using the run's pre-built workflow bundle. */
 export async function startTestWorker(taskQueue: string): Promise<{ worker: AeWorker; stop: () => Promise<void> }> {
   const connection = await NativeConnection.connect({ address: testAddress() });
   const worker = await createAeWorker({ connection, namespace: 'default', taskQueue });
   const running = worker.run();
-  return {
-    worker,
-    async stop() {
-      if (worker.worker.getState() === 'RUNNING') worker.worker.shutdown();
-      await running;
-      await connection.close();
-    },
-  };
+  return { worker, stop: stopper(worker.worker, running, connection) };
+}
+
+/** A worker of test workflows (test/fixtures/workflows/*): bundles them at start, which takes seconds. */
+export async function startFixtureWorker(options: { taskQueue: string; workflowsPath: string }): Promise<{ stop: () => Promise<void> }> {
+  const connection = await NativeConnection.connect({ address: testAddress() });
+  const worker = await Worker.create({ connection, namespace: 'default', ...options });
+  return { stop: stopper(worker, worker.run(), connection) };
 }
 
 export function uniqueTaskQueue(name: string): string {
   return `test-${name}-${process.pid}-${Date.now()}`;
+}
+
+/** The ApplicationFailure a workflow threw itself (its WorkflowFailedError's cause); throws if the run did not fail that way. */
+export async function workflowFailure(run: Promise<unknown>): Promise<ApplicationFailure> {
+  const err = await run.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (!(err instanceof WorkflowFailedError)) throw new Error(`expected the workflow to fail, got ${err === undefined ? 'a result' : String(err)}`);
+  if (!(err.cause instanceof ApplicationFailure)) throw new Error(`expected an ApplicationFailure from the workflow, got ${String(err.cause)}`);
+  return err.cause;
+}
+
+/** The ApplicationFailure an activity failed the workflow with (WorkflowFailedError -> ActivityFailure -> it). */
+export async function activityFailure(run: Promise<unknown>): Promise<ApplicationFailure> {
+  const err = await run.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (!(err instanceof WorkflowFailedError)) throw new Error(`expected the workflow to fail, got ${err === undefined ? 'a result' : String(err)}`);
+  if (!(err.cause instanceof ActivityFailure) || !(err.cause.cause instanceof ApplicationFailure)) throw new Error(`expected an activity's ApplicationFailure, got ${String(err.cause)}`);
+  return err.cause.cause;
 }

@@ -71,26 +71,6 @@ export function parseConfigH(text: string): string[] {
   return ips;
 }
 
-/** config.h in the artifact's exact layout, for `ips` in node-id order. */
-export function renderConfigH(ips: readonly string[]): string {
-  const entries = ips.map((ip, i) => `\t/* Node ${i} */ "${ip}",\n`).join('');
-  return [
-    '#ifndef __POPCORN_MSG_LAYER_CONFIG_H__',
-    '#define __POPCORN_MSG_LAYER_CONFIG_H__',
-    '',
-    '/**',
-    ' * XXX DO NOT commit your local config file!!! XXX',
-    ' */',
-    '',
-    'const char *ip_addresses[] = {',
-    `${entries}\t/*   ...  */`,
-    '};',
-    '',
-    '#endif',
-    '',
-  ].join('\n');
-}
-
 /**
  * The kernel's in_aton(): what the module makes of each string, byte by byte (no validation: a
  * typo becomes some other address, as on the real cluster). Returns the dotted quad `%pI4` prints.

@@ -24,5 +24,7 @@ export function register(registry: Pick<ToolRegistry, 'registerTool'>, deps?: Pa
 
 export { msgLayerMake } from './make';
 export { msgLayerNodeIds, msgLayerReady, msgLayerStatus, type MsgLayerStatus } from './query';
-export { parseConfigH, renderConfigH } from './configH';
+export { parseConfigH } from './configH';
+// One renderer for the orchestrator and the simulator (the orchestrator's builders are the source).
+export { renderConfigH } from '../../../workflows/commands/msglayer';
 export { setMsgLayerDeps, type BootedKernel, type MsgLayerDeps } from './deps';

@@ -1,0 +1,83 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Client } from '@temporalio/client';
+import { startSimCluster, type SimCluster } from '../../sim/cluster';
+import { SIM_BMC_PASSWORD_ENV } from '../../sim/profile';
+import { setMsgLayerDeps, type MsgLayerDeps } from '../../sim/tools/msglayer';
+import type { KernelProgress } from '../../workflows/installHostKernel';
+import type { ReproduceClaimsResult } from '../../workflows/reproduceClaims';
+import { alive, spawnAe, type Spawned } from '../helpers/processes';
+import { waitUntil } from '../helpers/sim';
+import { testAddress, testClient, uniqueTaskQueue } from '../helpers/temporal';
+
+/**
+ * The worker process SIGKILLed while every node builds its kernel (a real `ae worker`, a sim at a
+ * time scale where a -j16 build takes seconds): a new worker reattaches to the running builds, no
+ * build starts twice, and the run completes.
+ */
+
+jest.setTimeout(240_000);
+
+const NODES = ['node0', 'node1', 'node2', 'node3'];
+const taskQueue = uniqueTaskQueue('reproduce-kill');
+let sim: SimCluster;
+let client: Client;
+let closeClient: () => Promise<void>;
+let previousDeps: MsgLayerDeps | undefined;
+let stateDir: string;
+const workers: Spawned[] = [];
+
+const startWorker = async () => {
+  const w = spawnAe(['worker', '--task-queue', taskQueue], { TEMPORAL_ADDRESS: testAddress(), [SIM_BMC_PASSWORD_ENV]: readFileSync(sim.bmcPasswordFile!, 'utf8').trim() });
+  workers.push(w);
+  await w.waitFor(/worker polling task queue/);
+  return w;
+};
+
+beforeAll(async () => {
+  stateDir = mkdtempSync(path.join(os.tmpdir(), 'ae-sim-reproduce-kill-'));
+  // 0.01: a -j16 host build lasts about 7 s, a reboot a fraction of a second.
+  sim = await startSimCluster({ nodes: 4, stateDir, rebootDownMs: 3000, timeScale: 0.01 });
+  previousDeps = setMsgLayerDeps({ windowFloorMs: 8000 });
+  ({ client, close: closeClient } = await testClient());
+});
+
+afterAll(async () => {
+  for (const w of workers) w.child.kill('SIGKILL');
+  if (previousDeps) setMsgLayerDeps(previousDeps);
+  await closeClient?.();
+  await sim?.stop();
+  rmSync(stateDir, { recursive: true, force: true });
+});
+
+it('a worker SIGKILLed during the kernel builds: the new worker reattaches, no build runs twice, the run completes', async () => {
+  const first = await startWorker();
+  const workflowId = `reproduce-kill-${process.pid}-${Date.now()}`;
+  const handle = await client.workflow.start('reproduceClaims', { taskQueue, workflowId, args: [{ cluster: sim.profileFile, experiments: [], hypervisors: ['fragvisor'] }] });
+  const child = client.workflow.getHandle(`${workflowId}/fragvisor/host-kernel/node1`);
+  await waitUntil(
+    'node1 to be building',
+    async () => {
+      const p = await child.query<KernelProgress>('progress').catch(() => undefined);
+      return p?.step === 'build' && p.state === 'running';
+    },
+    120_000,
+    200,
+  );
+  const buildsStarted = Object.fromEntries(NODES.map((n) => [n, sim.world.node(n).counters['make:all'] ?? 0]));
+  first.child.kill('SIGKILL');
+  expect((await first.exited).signal).toBe('SIGKILL');
+  expect(alive(first.child.pid!)).toBe(false);
+
+  await startWorker();
+  const result = (await handle.result()) as ReproduceClaimsResult;
+  expect(result.prepared[0].messagingLayer).toEqual({ nodes: 4, attempts: 1 });
+  expect(result.prepared[0].kernels.map((k) => k.skipped)).toEqual([false, false, false, false]);
+  // node1 was building when the worker died: its build was not started again.
+  expect(sim.world.node('node1').counters['make:all']).toBe(buildsStarted.node1);
+  for (const n of NODES.slice(1)) expect(sim.world.node(n).counters['make:all']).toBe(1);
+  // The origin: its host kernel and the guest kernel, one build each.
+  expect(sim.world.node('node0').counters['make:all']).toBe(2);
+  for (const n of NODES) expect(sim.world.node(n).counters['make:install']).toBe(1);
+});
