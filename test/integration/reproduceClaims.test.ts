@@ -143,6 +143,16 @@ it('a wrong origin flag is caught before the messaging layer', async () => {
   }
 });
 
+it('a dry run writes the plan to the run store and runs nothing on the cluster', async () => {
+  const before = { make: counts('make:all'), reboot: counts('reboot') };
+  const r = (await (await start({ dryRun: true })).result()) as ReproduceClaimsResult;
+  expect(r).toMatchObject({ dryRun: true, prepared: [], cluster: 'sim', simulated: true });
+  const plan = JSON.parse(readFileSync(path.join(r.runDir, 'plan.json'), 'utf8')) as { hash: string; stages: { key: string }[] };
+  expect(plan.hash).toBe(r.planHash);
+  expect(plan.stages.map((s) => s.key)).toEqual(['fragvisor/prepare-hosts', 'fragvisor/reboot', 'fragvisor/messaging-layer']);
+  expect({ make: counts('make:all'), reboot: counts('reboot') }).toEqual(before);
+});
+
 it('a bad input fails at once, non-retryably, naming the field', async () => {
   const h = await start({ nodeCounts: [8] });
   const failure = await failureOf(h);
