@@ -1,7 +1,5 @@
 import {
-  ActivityFailure,
   ApplicationFailure,
-  ChildWorkflowFailure,
   executeChild,
   proxyActivities,
   setCurrentDetails,
@@ -16,10 +14,10 @@ import { NON_RETRYABLE_SETUP, parseInput } from './failures';
 import { buildGuestKernel, type BuildGuestKernelResult } from './guestKernel';
 import { installHostKernel, type InstallHostKernelResult } from './installHostKernel';
 import { reproduceClaimsInput, runId as runIdSchema, type Hypervisor, type ReproduceClaimsConfig, type ReproduceClaimsInput } from './inputs';
-import { messagingLayer, type MessagingLayerFailure, type MessagingLayerResult } from './messagingLayer';
+import { bootCycle } from './bootCycle';
+import { firstLine, rootFailure, rootMessage } from './failureCause';
 import { PlanError, planRun, type RunPlan } from './plan/plan';
 import { runProgressQuery, type RunPhase, type RunProgress, type StepState } from './progress';
-import { rebootNodes, type RebootNodesResult } from './rebootNodes';
 import { CLUSTER, PHASE } from './searchAttributes';
 
 /**
@@ -36,8 +34,6 @@ const { loadClusterProfile, resolveSourceCommit, initRun, recordRun } = proxyAct
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE_SETUP },
 });
 
-/** Reboot cycles (and new attempts) the messaging layer gets after its first failure. */
-const MSG_LAYER_RETRIES = 2;
 
 export interface PreparedHypervisor {
   hypervisor: Hypervisor;
@@ -59,19 +55,6 @@ export interface ReproduceClaimsResult {
   prepared: PreparedHypervisor[];
   /** Experiments asked for but not run by this version (the epochs come next). */
   notRun: string[];
-}
-
-/** The message of the root cause of a child or activity failure. */
-function rootMessage(err: unknown): string {
-  let e: unknown = err;
-  while ((e instanceof ChildWorkflowFailure || e instanceof ActivityFailure) && e.cause) e = e.cause;
-  return e instanceof Error ? e.message : String(err);
-}
-
-function rootFailure(err: unknown): ApplicationFailure | undefined {
-  let e: unknown = err;
-  while ((e instanceof ChildWorkflowFailure || e instanceof ActivityFailure) && e.cause) e = e.cause;
-  return e instanceof ApplicationFailure ? e : undefined;
 }
 
 export async function reproduceClaims(rawInput: ReproduceClaimsInput): Promise<ReproduceClaimsResult> {
@@ -115,15 +98,14 @@ export async function reproduceClaims(rawInput: ReproduceClaimsInput): Promise<R
     return { runId, cluster: cluster.name, simulated: cluster.simulated, runDir, planHash: plan.hash, dryRun: true, prepared: [], notRun: input.experiments };
   }
 
-  phase('waiting for the cluster', `asking for the lease on ${cluster.name}`);
   const release = await acquireClusterLease(cluster.name, (lease) => {
     progress.waitingFor = `another run holds ${cluster.name} (lease ${lease})`;
-    setCurrentDetails(`**waiting for the cluster**: ${progress.waitingFor}`);
+    phase('waiting for the cluster', progress.waitingFor);
   });
   delete progress.waitingFor;
   const prepared: PreparedHypervisor[] = [];
   let runDir = '';
-  let reboots = 0;
+  const counter = { reboots: 0 };
   try {
     phase('planning', 'pinning the source commits');
     const ref = { cluster: input.cluster, profileHash: cluster.hash, runId };
@@ -173,39 +155,35 @@ export async function reproduceClaims(rawInput: ReproduceClaimsInput): Promise<R
       if (guestKernel) done.guestKernel = guestKernel.image;
       if (h === 'fragvisor') checkOriginFlags(kernels, nodes);
 
-      done.bootIds = await rebootCycle(h, kernels, `boot the ${h} host kernel`);
-      if (h === 'fragvisor') {
-        phase('messaging layer', `msg_rdma on ${nodes.length} node(s), insmod in node order`);
-        stage('fragvisor/messaging-layer', 'running');
-        for (let attempt = 1; ; attempt++) {
-          for (const n of nodes) nodeStep(n.name, 'messaging layer', 'running', { child: `${runId}/${h}/msg-layer/${attempt}` });
-          try {
-            const layer: MessagingLayerResult = await executeChild(messagingLayer, {
-              workflowId: `${runId}/${h}/msg-layer/${attempt}`,
-              args: [{ ...ref, nodes: nodes.map((n) => ({ name: n.name, rdmaIp: n.rdmaIp })), bootIds: done.bootIds, timeoutSeconds: cluster.timeouts.messagingLayer }],
-            });
-            for (const n of layer.nodes) nodeStep(n.node, 'messaging layer', 'done', { detail: `node ${n.nodeId}, ${n.joined.length} peer(s) joined` });
-            done.messagingLayer = { nodes: layer.nodes.length, attempts: attempt };
-            break;
-          } catch (err) {
-            const failure = rootFailure(err);
-            const details = failure?.type === 'MessagingLayerFailed' ? (failure.details?.[0] as MessagingLayerFailure | undefined) : undefined;
-            const curable = details && (details.kind === 'hang' || details.kind === 'rdma-error');
-            for (const n of nodes) {
-              const bad = details?.nodes.includes(n.name);
-              nodeStep(n.name, 'messaging layer', bad ? 'failed' : 'pending', bad ? { detail: firstLine(details?.lines.at(-1) ?? rootMessage(err)) } : {});
-            }
-            if (!curable || attempt > MSG_LAYER_RETRIES) {
-              stage('fragvisor/messaging-layer', 'failed');
-              const tried = attempt > 1 ? ` after ${attempt} attempts with a reboot cycle before each retry` : '';
-              throw ApplicationFailure.nonRetryable(`messaging layer failed${tried}: ${rootMessage(err)}`, 'MessagingLayerFailed', details);
-            }
-            // A hung or half-connected layer is only cured by rebooting every node (ARTIFACT.md step 3).
-            done.bootIds = await rebootCycle(h, kernels, `messaging layer attempt ${attempt} failed (${details.kind} on ${details.nodes.join(', ')}): reboot before retrying`);
+      stage(`${h}/reboot`, 'running');
+      const reporter = {
+        phase: (p: RunPhase, details: string) => {
+          phase(p, details);
+          if (p === 'messaging layer') {
+            stage(`${h}/reboot`, 'done');
+            stage('fragvisor/messaging-layer', 'running');
           }
-        }
-        stage('fragvisor/messaging-layer', 'done');
-      }
+        },
+        node: nodeStep,
+      };
+      const cycle = await bootCycle(
+        {
+          ...ref,
+          hypervisor: h,
+          nodes,
+          expectedRelease: Object.fromEntries(kernels.map((k) => [k.node, k.release])),
+          reason: `boot the ${h} host kernel`,
+          timeouts: { reboot: cluster.timeouts.reboot, operator: cluster.timeouts.operator, messagingLayer: cluster.timeouts.messagingLayer },
+          idPrefix: `${runId}/${h}`,
+        },
+        reporter,
+        counter,
+      );
+      stage(`${h}/reboot`, 'done');
+      if (h === 'fragvisor') stage('fragvisor/messaging-layer', 'done');
+      done.bootIds = cycle.bootIds;
+      done.reboots = cycle.reboots;
+      if (cycle.messagingLayer) done.messagingLayer = cycle.messagingLayer;
     }
 
     phase('done', `${cluster.name} prepared for ${input.hypervisors.join(' and ')}${input.experiments.length ? `; experiments ${input.experiments.join(', ')} are not automated yet` : ''}`);
@@ -215,46 +193,13 @@ export async function reproduceClaims(rawInput: ReproduceClaimsInput): Promise<R
   } catch (err) {
     progress.phase = 'failed';
     progress.error = rootMessage(err);
+    for (const st of progress.stages) if (st.state === 'running') st.state = 'failed';
     upsertSearchAttributes([{ key: PHASE, value: 'failed' }]);
     setCurrentDetails(`**failed**: ${progress.error}`);
     if (runDir) await recordRun({ runId, record: { outcome: 'failed', error: progress.error, prepared } }).catch(() => undefined);
     throw err;
   } finally {
     await release();
-  }
-
-  /** Reboots every node of the run into `h`'s kernel; returns the new boot ids. */
-  async function rebootCycle(h: Hypervisor, kernels: InstallHostKernelResult[], reason: string): Promise<Record<string, string>> {
-    phase('reboot', reason);
-    stage(`${h}/reboot`, 'running');
-    const child = `${runId}/${h}/reboot/${++reboots}`;
-    for (const n of nodes) nodeStep(n.name, 'reboot', 'running', { child });
-    let result: RebootNodesResult;
-    try {
-      result = await executeChild(rebootNodes, {
-        workflowId: child,
-        args: [
-          {
-            cluster: input.cluster,
-            profileHash: cluster.hash,
-            runId,
-            nodes: nodes.map((n) => n.name),
-            bmcNodes: nodes.filter((n) => n.bmc).map((n) => n.name),
-            expectedRelease: Object.fromEntries(kernels.map((k) => [k.node, k.release])),
-            reason,
-            timeouts: { reboot: cluster.timeouts.reboot, operator: cluster.timeouts.operator },
-          },
-        ],
-      });
-    } catch (err) {
-      stage(`${h}/reboot`, 'failed');
-      for (const n of nodes) nodeStep(n.name, 'reboot', 'failed', { detail: firstLine(rootMessage(err)), child });
-      throw err;
-    }
-    for (const n of nodes) nodeStep(n.name, 'reboot', 'done', { detail: `${result[n.name].kernelRelease} (${result[n.name].how})` });
-    stage(`${h}/reboot`, 'done');
-    prepared.at(-1)!.reboots = Object.fromEntries(Object.entries(result).map(([n, r]) => [n, r.how]));
-    return Object.fromEntries(Object.entries(result).map(([n, r]) => [n, r.bootId]));
   }
 }
 
@@ -293,8 +238,4 @@ async function settleAll<T, G>(installs: Promise<T>[], guest: Promise<G>, what: 
     throw ApplicationFailure.nonRetryable(`${what}: ${failed.length} failures: ${failed.map((f) => rootMessage(f.reason)).join(' | ')}`, rootFailure(failed[0].reason)?.type ?? 'PrepareHostsFailed');
   }
   return [results.map((r) => (r as PromiseFulfilledResult<T>).value), (guestResult[0] as PromiseFulfilledResult<G>).value];
-}
-
-function firstLine(s: string): string {
-  return s.split('\n')[0].slice(0, 200);
 }

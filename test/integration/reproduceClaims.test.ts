@@ -77,8 +77,10 @@ async function failureOf(h: WorkflowHandle): Promise<{ message: string; type?: s
 
 it('prepares 4 nodes end to end; a second run waits for the lease, then skips every build', async () => {
   const first = await start();
+  await waitUntil('the first run to hold the cluster', async () => ['planning', 'prepare hosts'].includes((await progressOf(first)).phase), 60_000, 100);
   const second = await start();
-  await waitUntil('the second run to wait for the cluster', async () => (await progressOf(second)).phase === 'waiting for the cluster', 60_000);
+  await waitUntil('the second run to wait for the cluster', async () => (await progressOf(second)).phase === 'waiting for the cluster', 60_000, 100);
+  expect((await progressOf(second)).waitingFor).toMatch(/another run holds sim/);
 
   const a = (await first.result()) as ReproduceClaimsResult;
   expect(a.prepared).toHaveLength(1);
