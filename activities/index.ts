@@ -1,6 +1,8 @@
 import { loadProfile } from '../config/load';
+import { benchActivities } from './bench';
 import { findNode, loadPinnedProfile, sshTarget, summarize } from './cluster';
 import { classified } from './failures';
+import { guestActivities } from './guest';
 import { withHeartbeat } from './heartbeat';
 import { kernelActivities } from './kernel';
 import { msgLayerActivities } from './msglayer';
@@ -8,6 +10,7 @@ import { parseProbeOutput, probeCommand } from './probe';
 import { runActivities } from './run';
 import type { ClusterSummary, NodeProbe } from './probeTypes';
 import { rebootActivities } from './reboot';
+import { vmActivities } from './vm';
 import type { SshPool } from './ssh/pool';
 
 export interface ActivityDeps {
@@ -21,7 +24,10 @@ export function createActivities({ ssh }: ActivityDeps) {
     ...kernelActivities({ ssh }),
     ...msgLayerActivities({ ssh }),
     ...rebootActivities({ ssh }),
+    ...guestActivities({ ssh }),
     ...runActivities(),
+    ...vmActivities({ ssh }),
+    ...benchActivities({ ssh }),
     async loadClusterProfile({ cluster }: { cluster: string }): Promise<ClusterSummary> {
       return classified(async () => summarize(loadProfile(cluster)));
     },

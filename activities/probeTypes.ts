@@ -18,6 +18,8 @@ export interface ClusterSummary {
   nodes: { name: string; origin: boolean; rdmaIp: string; bmc: boolean; bmcEndpoint?: BmcEndpoint }[];
   paths: { fragvisor: string; kernelTree: string; kvmtool: string; ramdisks: string; giantvmTree?: string; guestKernel?: string };
   guest: { ip: string; hostIp: string; mac: string };
+  /** The load-generator host when the profile names one (else the origin runs ab and the POSTs). */
+  client?: string;
   ssh: { connectTimeoutSeconds: number };
   /** Per-step timeouts in seconds (config/schema.ts timeoutsSchema). */
   timeouts: { probe: number; kernelBuild: number; kernelInstall: number; reboot: number; messagingLayer: number; vmBoot: number; benchmark: number; operator: number };

@@ -178,10 +178,20 @@ export const sourceSchema = mapping('source repositories: a mapping with reposit
   giantvmRepository: gitUrl("GiantVM's Linux-DSM repository").optional().describe('Where a node without the GiantVM tree (paths.giantvmTree) clones it from.'),
 });
 
-export const sshEndpointSchema = mapping('an SSH endpoint: a mapping with host, port and user', {
+export const sshEndpointSchema = mapping('an SSH endpoint: a mapping with host, port, user and optionally via', {
   host: hostName,
   port: port.default(22),
   user: userName.default('root'),
+  via: z
+    .enum(['origin'], { error: (iss: Issue) => `expected "origin" (reach it through the origin node as a jump host) or no \`via\`, got ${describeInput(iss.input)}` })
+    .optional()
+    .describe('"origin": connect through the origin node as an SSH jump host (after ssh.jumpHost, if any), for a guest network the control host cannot reach directly.'),
+});
+
+export const clientSchema = mapping('the load-generator host: a mapping with host and optional port and user', {
+  host: hostName.describe('SSH destination of the machine that runs ab and the OpenLambda POSTs: host name, IP or ~/.ssh/config alias.'),
+  port: port.optional().describe('SSH port; when absent, ssh_config (or 22) decides.'),
+  user: userName.optional().describe('SSH user; when absent, ssh_config (or the local user) decides.'),
 });
 
 export const guestSchema = mapping('the guest VM: a mapping with ip, hostIp, mac and ssh', {
@@ -243,6 +253,9 @@ export const clusterProfileSchema = mapping(`a cluster profile: a YAML mapping w
     .describe('Nodes in Popcorn node-id order: node id = position; the origin (id 0) first. For n < all nodes, the first n are used.'),
   paths: pathsSchema.describe('Absolute paths on the nodes (safe characters only: they end up in remote commands).'),
   guest: guestSchema.describe('The distributed VM: lkvm --network guest_ip/host_ip/guest_mac, and how to reach it over SSH.'),
+  client: clientSchema
+    .optional()
+    .describe('A separate load-generator host for ab and the OpenLambda POSTs (it must reach the guest IP); default: the origin node, as the artifact ran them.'),
   source: sourceSchema.optional().describe('Git remotes to clone the kernel sources from when a node has no checkout (a present checkout is only fetched when it lacks the pinned commit).'),
   ssh: sshSchema.default(() => sshSchema.parse({})).describe('SSH client settings of the control host.'),
   timeouts: timeoutsSchema.default(() => timeoutsSchema.parse({})).describe('Per-step timeouts in seconds.'),

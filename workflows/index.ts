@@ -6,3 +6,4 @@ export { installHostKernel } from './installHostKernel';
 export { buildGuestKernel } from './guestKernel';
 export { clusterLease } from './clusterLease';
 export { reproduceClaims } from './reproduceClaims';
+export { runEpoch } from './epoch';

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { benchSettingsSchema } from './commands/bench';
 
 /** A cluster reference: a profile name (`echo`, `sim`) or a path to a .yaml profile on the worker host. */
 export const clusterRef = z
@@ -59,6 +60,9 @@ export const reproduceClaimsInput = z.strictObject({
   kernelCommit: gitCommit.optional(),
   /** `make -jN` for the kernel builds. */
   buildJobs: z.number({ error: 'expected a number of make jobs' }).int().min(1).max(1024).default(16),
+  /** Benchmark knobs (ab counts, sizes, NPB kernels, error tolerance); every field defaults to the artifact's value. */
+  bench: benchSettingsSchema.optional(),
+  /** An earlier run whose recorded measurements this run adopts instead of measuring them again. */
   resumeFrom: runId.optional(),
   /** Plan only: print-worthy steps, nothing runs on the cluster. */
   dryRun: z.boolean({ error: 'expected true or false' }).default(false),

@@ -15,6 +15,7 @@ import { buildGuestKernel, type BuildGuestKernelResult } from './guestKernel';
 import { installHostKernel, type InstallHostKernelResult } from './installHostKernel';
 import { reproduceClaimsInput, runId as runIdSchema, type Hypervisor, type ReproduceClaimsConfig, type ReproduceClaimsInput } from './inputs';
 import { bootCycle } from './bootCycle';
+import { runEpoch, type EpochResult } from './epoch';
 import { firstLine, rootFailure, rootMessage } from './failureCause';
 import { PlanError, planRun, type RunPlan } from './plan/plan';
 import { runProgressQuery, type RunPhase, type RunProgress, type StepState } from './progress';
@@ -29,7 +30,7 @@ import { CLUSTER, PHASE } from './searchAttributes';
  */
 
 
-const { loadClusterProfile, resolveSourceCommit, initRun, recordRun } = proxyActivities<Activities>({
+const { loadClusterProfile, resolveSourceCommit, initRun, recordRun, adoptMeasurements } = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE_SETUP },
 });
@@ -53,8 +54,10 @@ export interface ReproduceClaimsResult {
   planHash: string;
   dryRun: boolean;
   prepared: PreparedHypervisor[];
-  /** Experiments asked for but not run by this version (the epochs come next). */
-  notRun: string[];
+  /** One entry per epoch (hypervisor x experiment x node count), in run order. */
+  epochs: EpochResult[];
+  /** Measurements in the run store's results.json (taken now, or adopted from `resumeFrom`). */
+  measurements: number;
 }
 
 export async function reproduceClaims(rawInput: ReproduceClaimsInput): Promise<ReproduceClaimsResult> {
@@ -95,7 +98,7 @@ export async function reproduceClaims(rawInput: ReproduceClaimsInput): Promise<R
     const { runDir } = await initRun({ runId, input, plan });
     progress.runDir = runDir;
     phase('dry run', `plan ${plan.hash} written to ${runDir}/plan.json; nothing ran on ${cluster.name}`);
-    return { runId, cluster: cluster.name, simulated: cluster.simulated, runDir, planHash: plan.hash, dryRun: true, prepared: [], notRun: input.experiments };
+    return { runId, cluster: cluster.name, simulated: cluster.simulated, runDir, planHash: plan.hash, dryRun: true, prepared: [], epochs: [], measurements: 0 };
   }
 
   const release = await acquireClusterLease(cluster.name, (lease) => {
@@ -110,13 +113,19 @@ export async function reproduceClaims(rawInput: ReproduceClaimsInput): Promise<R
     phase('planning', 'pinning the source commits');
     const ref = { cluster: input.cluster, profileHash: cluster.hash, runId };
     const commits: Partial<Record<Hypervisor, string>> = {};
-    for (const h of input.hypervisors) {
+    // The guest kernel comes from the FragVisor tree whichever hypervisor runs it.
+    const needed: Hypervisor[] = input.experiments.length > 0 && !input.hypervisors.includes('fragvisor') ? ['fragvisor', ...input.hypervisors] : input.hypervisors;
+    for (const h of needed) {
       commits[h] = (await resolveSourceCommit({ ...ref, flavour: h, ...(h === 'fragvisor' && input.kernelCommit ? { commit: input.kernelCommit } : {}) })).commit;
     }
     const pinned = makePlan(input, cluster, { commit: commits.fragvisor, giantvmCommit: commits.giantvm });
     progress.stages = pinned.stages.map((s) => ({ key: s.key, title: s.title, state: 'pending' }));
     ({ runDir } = await initRun({ runId, input, plan: pinned }));
     progress.runDir = runDir;
+    let measurements = input.resumeFrom ? (await adoptMeasurements({ from: input.resumeFrom, runId })).adopted : 0;
+    let guestImage: string | undefined;
+    const epochs: EpochResult[] = [];
+    const cycleTimeouts = { reboot: cluster.timeouts.reboot, operator: cluster.timeouts.operator, messagingLayer: cluster.timeouts.messagingLayer };
 
     for (const h of input.hypervisors) {
       progress.hypervisor = h;
@@ -140,55 +149,96 @@ export async function reproduceClaims(rawInput: ReproduceClaimsInput): Promise<R
           throw err;
         }
       });
-      const guest: Promise<BuildGuestKernelResult | undefined> =
-        h === 'fragvisor'
-          ? installs[0].then(() =>
-              executeChild(buildGuestKernel, {
-                workflowId: `${runId}/${h}/guest-kernel`,
-                args: [{ ...ref, node: nodes[0].name, commit, jobs: input.buildJobs, timeouts: kernelInput.timeouts }],
-              }),
-            )
-          : Promise.resolve(undefined);
+      // FragVisor always needs it; a GiantVM-only run needs it for its VM (built from the FragVisor tree).
+      const wantGuest = h === 'fragvisor' || (guestImage === undefined && input.experiments.length > 0);
+      const guest: Promise<BuildGuestKernelResult | undefined> = wantGuest
+        ? installs[0].then(() =>
+            executeChild(buildGuestKernel, {
+              workflowId: `${runId}/${h}/guest-kernel`,
+              args: [{ ...ref, node: nodes[0].name, commit: commits.fragvisor, jobs: input.buildJobs, timeouts: kernelInput.timeouts }],
+            }),
+          )
+        : Promise.resolve(undefined);
       const [kernels, guestKernel] = await settleAll(installs, guest, 'prepare hosts');
       stage(`${h}/prepare-hosts`, 'done');
       done.kernels = kernels.map((k) => ({ node: k.node, release: k.release, skipped: k.skipped, commit: k.commit, configHash: k.configHash }));
-      if (guestKernel) done.guestKernel = guestKernel.image;
+      if (guestKernel) done.guestKernel = guestImage = guestKernel.image;
       if (h === 'fragvisor') checkOriginFlags(kernels, nodes);
 
-      stage(`${h}/reboot`, 'running');
-      const reporter = {
-        phase: (p: RunPhase, details: string) => {
-          phase(p, details);
-          if (p === 'messaging layer') {
-            stage(`${h}/reboot`, 'done');
-            stage('fragvisor/messaging-layer', 'running');
+      const expectedRelease = Object.fromEntries(kernels.map((k) => [k.node, k.release]));
+      if (input.experiments.length === 0) {
+        // Prepare only: boot the new kernels (and for FragVisor load the messaging layer) to prove them.
+        stage(`${h}/reboot`, 'running');
+        const reporter = {
+          phase: (p: RunPhase, details: string) => {
+            phase(p, details);
+            if (p === 'messaging layer') {
+              stage(`${h}/reboot`, 'done');
+              stage('fragvisor/messaging-layer', 'running');
+            }
+          },
+          node: nodeStep,
+        };
+        const cycle = await bootCycle(
+          {
+            ...ref,
+            hypervisor: h,
+            nodes,
+            expectedRelease: Object.fromEntries(kernels.map((k) => [k.node, k.release])),
+            reason: `boot the ${h} host kernel`,
+            timeouts: cycleTimeouts,
+            idPrefix: `${runId}/${h}`,
+          },
+          reporter,
+          counter,
+        );
+        stage(`${h}/reboot`, 'done');
+        if (h === 'fragvisor') stage('fragvisor/messaging-layer', 'done');
+        done.bootIds = cycle.bootIds;
+        done.reboots = cycle.reboots;
+        if (cycle.messagingLayer) done.messagingLayer = cycle.messagingLayer;
+      } else {
+        // Every epoch starts from its own boot cycle, which also boots the new kernels.
+        for (const experiment of input.experiments) {
+          for (const n of input.nodeCounts) {
+            const epochNodes = nodes.slice(0, n);
+            const child = `${runId}/${h}/${experiment}-n${n}`;
+            phase('experiments', `${h} ${experiment} on ${n} node(s)`);
+            stage(`${h}/${experiment}-n${n}`, 'running');
+            for (const node of epochNodes) nodeStep(node.name, `${experiment} n=${n}`, 'running', { child });
+            const result = await executeChild(runEpoch, {
+              workflowId: child,
+              args: [
+                {
+                  ...ref,
+                  hypervisor: h,
+                  experiment,
+                  nodes: epochNodes.map((x) => ({ name: x.name, rdmaIp: x.rdmaIp, bmc: x.bmc })),
+                  repetitions: input.repetitions,
+                  expectedRelease: Object.fromEntries(epochNodes.map((x) => [x.name, expectedRelease[x.name]])),
+                  guestKernel: guestImage!,
+                  timeouts: { ...cycleTimeouts, vmBoot: cluster.timeouts.vmBoot, benchmark: cluster.timeouts.benchmark },
+                  ...(input.bench ? { bench: input.bench } : {}),
+                },
+              ],
+            });
+            for (const node of epochNodes) nodeStep(node.name, `${experiment} n=${n}`, 'done', { detail: `${result.measured} measured, ${result.reused} reused` });
+            stage(`${h}/${experiment}-n${n}`, 'done');
+            epochs.push(result);
+            measurements += result.measured;
           }
-        },
-        node: nodeStep,
-      };
-      const cycle = await bootCycle(
-        {
-          ...ref,
-          hypervisor: h,
-          nodes,
-          expectedRelease: Object.fromEntries(kernels.map((k) => [k.node, k.release])),
-          reason: `boot the ${h} host kernel`,
-          timeouts: { reboot: cluster.timeouts.reboot, operator: cluster.timeouts.operator, messagingLayer: cluster.timeouts.messagingLayer },
-          idPrefix: `${runId}/${h}`,
-        },
-        reporter,
-        counter,
-      );
-      stage(`${h}/reboot`, 'done');
-      if (h === 'fragvisor') stage('fragvisor/messaging-layer', 'done');
-      done.bootIds = cycle.bootIds;
-      done.reboots = cycle.reboots;
-      if (cycle.messagingLayer) done.messagingLayer = cycle.messagingLayer;
+        }
+      }
     }
 
-    phase('done', `${cluster.name} prepared for ${input.hypervisors.join(' and ')}${input.experiments.length ? `; experiments ${input.experiments.join(', ')} are not automated yet` : ''}`);
-    const result: ReproduceClaimsResult = { runId, cluster: cluster.name, simulated: cluster.simulated, runDir, planHash: pinned.hash, dryRun: false, prepared, notRun: input.experiments };
-    await recordRun({ runId, record: { outcome: 'prepared', ...result } });
+    phase(
+      'done',
+      input.experiments.length === 0
+        ? `${cluster.name} prepared for ${input.hypervisors.join(' and ')}`
+        : `${epochs.length} epoch(s), ${measurements} measurement(s) in ${runDir}/results.json`,
+    );
+    const result: ReproduceClaimsResult = { runId, cluster: cluster.name, simulated: cluster.simulated, runDir, planHash: pinned.hash, dryRun: false, prepared, epochs, measurements };
+    await recordRun({ runId, record: { outcome: input.experiments.length === 0 ? 'prepared' : 'measured', ...result } });
     return result;
   } catch (err) {
     progress.phase = 'failed';

@@ -4,9 +4,10 @@ import { activityContext } from '../heartbeat';
 import { stepLog } from '../runStore';
 import { SshCommandAbortedError, SshCommandTimeoutError, SshConnectionLostError } from '../ssh/errors';
 import type { ExecOptions, SshPool, SshTarget } from '../ssh/pool';
-import { RemoteJobLostError, RemoteJobTimeoutError, SudoPasswordRequiredError } from './errors';
+import { InvalidRemoteJobSpecError, RemoteJobLostError, RemoteJobTimeoutError, SudoPasswordRequiredError } from './errors';
 import {
   isSudoPasswordFailure,
+  isValidKey,
   JobOutputReader,
   killCommand,
   LastLine,
@@ -16,6 +17,7 @@ import {
   tailLines,
   validateSpec,
   type JobHeader,
+  type JobState,
   type KillReason,
 } from './scripts';
 import type { RemoteJobResult, RemoteJobSpec } from './types';
@@ -23,6 +25,7 @@ import type { RemoteJobResult, RemoteJobSpec } from './types';
 export { remoteJobKey } from './scripts';
 export { InvalidRemoteJobSpecError, RemoteJobLostError, RemoteJobTimeoutError, SudoPasswordRequiredError } from './errors';
 export type { RemoteJobResult, RemoteJobSpec } from './types';
+export type { JobState } from './scripts';
 
 /**
  * Remote jobs (see types.ts): start once under a key, follow the log into the run store over the
@@ -90,6 +93,50 @@ async function readTail(fh: FileHandle, size: number): Promise<string[]> {
   return tailLines(text);
 }
 
+/** Runs one job script over the pool: its header, and the log bytes after it (at most POLL_CAP, so bounded). */
+async function runScript(
+  ssh: SshPool,
+  target: SshTarget,
+  settings: SshSettings,
+  key: string,
+  what: string,
+  command: string,
+  o: Pick<ExecOptions, 'timeoutMs' | 'signal' | 'stdin'>,
+): Promise<{ header: JobHeader; data: Buffer }> {
+  const reader = new JobOutputReader();
+  const chunks: Buffer[] = [];
+  const r = await ssh.exec(target, settings, command, {
+    ...o,
+    maxOutputBytes: 64 * 1024,
+    onOutput: (chunk, stream) => {
+      if (stream !== 'stdout') return;
+      const data = reader.push(chunk);
+      if (data.length > 0) chunks.push(data);
+    },
+  });
+  if (r.exitCode !== 0 || !reader.header) {
+    throw new Error(`node ${target.node}: remote job ${key}: the ${what} script exited with ${r.exitCode ?? r.signal}: ${r.stderr.trim().slice(0, 500) || 'no output'}`);
+  }
+  return { header: reader.header, data: Buffer.concat(chunks) };
+}
+
+/** One poll: the header and the log bytes from `offset` (at most POLL_CAP). */
+function pollScript(ssh: SshPool, target: SshTarget, settings: SshSettings, key: string, offset: number, signal?: AbortSignal): Promise<{ header: JobHeader; data: Buffer }> {
+  return runScript(ssh, target, settings, key, 'poll', pollCommand(key, offset, POLL_CAP), { timeoutMs: POLL_TIMEOUT_MS, ...(signal ? { signal } : {}) }).catch((err: unknown) => {
+    // The pool calls a timeout non-retryable (the same command may time out again); for a poll it means a dead link.
+    if (err instanceof SshCommandTimeoutError) throw new SshConnectionLostError(`node ${target.node}: remote job ${key}: a poll got no answer within ${POLL_TIMEOUT_MS} ms`, target.node, true);
+    throw err;
+  });
+}
+
+function startScript(ssh: SshPool, target: SshTarget, settings: SshSettings, spec: RemoteJobSpec, signal?: AbortSignal): Promise<{ header: JobHeader; data: Buffer }> {
+  return runScript(ssh, target, settings, spec.key, 'start', startCommand(spec), { timeoutMs: START_TIMEOUT_MS, ...(signal ? { signal } : {}), ...(spec.stdin !== undefined ? { stdin: spec.stdin } : {}) });
+}
+
+function killScript(ssh: SshPool, target: SshTarget, settings: SshSettings, key: string, why: KillReason, sudo: boolean): Promise<{ header: JobHeader; data: Buffer }> {
+  return runScript(ssh, target, settings, key, 'kill', killCommand(key, why, KILL_GRACE_MS, sudo), { timeoutMs: KILL_GRACE_MS + 30_000 });
+}
+
 export async function runRemoteJob(ssh: SshPool, target: SshTarget, settings: SshSettings, spec: RemoteJobSpec, opts: RemoteJobOptions): Promise<RemoteJobResult> {
   validateSpec(spec);
   const { signal } = opts;
@@ -97,36 +144,12 @@ export async function runRemoteJob(ssh: SshPool, target: SshTarget, settings: Ss
   const { key } = spec;
   if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new SshCommandAbortedError(node);
   const log = stepLog(opts.runId, opts.node, key);
-
-  /** Runs one job script: its header, and the log bytes after it (at most POLL_CAP, so bounded). */
-  const script = async (what: string, command: string, o: Pick<ExecOptions, 'timeoutMs' | 'signal' | 'stdin'>): Promise<{ header: JobHeader; data: Buffer }> => {
-    const reader = new JobOutputReader();
-    const chunks: Buffer[] = [];
-    const r = await ssh.exec(target, settings, command, {
-      ...o,
-      maxOutputBytes: 64 * 1024,
-      onOutput: (chunk, stream) => {
-        if (stream !== 'stdout') return;
-        const data = reader.push(chunk);
-        if (data.length > 0) chunks.push(data);
-      },
-    });
-    if (r.exitCode !== 0 || !reader.header) {
-      throw new Error(`node ${node}: remote job ${key}: the ${what} script exited with ${r.exitCode ?? r.signal}: ${r.stderr.trim().slice(0, 500) || 'no output'}`);
-    }
-    return { header: reader.header, data: Buffer.concat(chunks) };
-  };
-  const kill = (why: KillReason) => script('kill', killCommand(key, why, KILL_GRACE_MS, spec.sudo === true), { timeoutMs: KILL_GRACE_MS + 30_000 });
-  const poll = (offset: number) =>
-    script('poll', pollCommand(key, offset, POLL_CAP), { timeoutMs: POLL_TIMEOUT_MS, ...(signal ? { signal } : {}) }).catch((err: unknown) => {
-      // The pool calls a timeout non-retryable (the same command may time out again); for a poll it means a dead link.
-      if (err instanceof SshCommandTimeoutError) throw new SshConnectionLostError(`node ${node}: remote job ${key}: a poll got no answer within ${POLL_TIMEOUT_MS} ms`, node, true);
-      throw err;
-    });
+  const kill = (why: KillReason) => killScript(ssh, target, settings, key, why, spec.sudo === true);
+  const poll = (offset: number) => pollScript(ssh, target, settings, key, offset, signal);
 
   let fh: FileHandle | undefined;
   try {
-    const started = await script('start', startCommand(spec), { timeoutMs: START_TIMEOUT_MS, ...(signal ? { signal } : {}), ...(spec.stdin !== undefined ? { stdin: spec.stdin } : {}) });
+    const started = await startScript(ssh, target, settings, spec, signal);
     const reattached = started.header.action === 'attached';
     fh = await open(log.file, 'a+', 0o600);
     // Keep exactly the bytes known to be copied (a fresh start has none): nothing duplicated, nothing lost.
@@ -208,4 +231,90 @@ export function followRemoteJob(
     onProgress: (p) => ctx.heartbeat({ key: spec.key, ...p }),
     ...(resumeOffset !== undefined ? { resumeOffset } : {}),
   });
+}
+
+// ---- Jobs that outlive the activity that starts them (a VM runs through many activities) ----
+
+/**
+ * The idempotent start alone: same key = same job. A running, finished or lost job is attached to (a
+ * lost one is started afresh only with spec.restartLost); a killed one starts afresh, as in runRemoteJob.
+ */
+export async function startRemoteJob(ssh: SshPool, target: SshTarget, settings: SshSettings, spec: RemoteJobSpec, opts: { signal?: AbortSignal } = {}): Promise<{ key: string; reattached: boolean }> {
+  validateSpec(spec);
+  const { header } = await startScript(ssh, target, settings, spec, opts.signal);
+  return { key: spec.key, reattached: header.action === 'attached' };
+}
+
+export interface ReadRemoteJobOptions {
+  /** Run-store folder; the log copy is runs/<runId>/logs/<node>/<key>.log, as for runRemoteJob. */
+  runId: string;
+  node: string;
+  key: string;
+  /** Log bytes already copied (what the previous read returned); 0 copies the log afresh. */
+  offset: number;
+  signal?: AbortSignal;
+}
+
+export interface RemoteJobRead {
+  /** `missing`: no job under this key on the node. */
+  state: JobState;
+  /** When it ended by itself. */
+  exitCode?: number;
+  /** Why it has no exit code: `killed:<why>`, or why it is lost (`rebooted`, `vanished`). */
+  reason?: string;
+  /** Log bytes in the run-store copy now: the next read's offset. */
+  offset: number;
+  /** Last lines of the copy (at most ~40 lines / 4 KiB). */
+  tail: string[];
+  /** The copy, relative to the run folder. */
+  log: string;
+  /** The job's start and this answer, on the node's clock (ms). */
+  startMs?: number;
+  nowMs: number;
+}
+
+/**
+ * One look at a job: its state, and the log bytes after `offset` appended to the run-store copy (all
+ * of them, a poll's cap at a time). The copy is cut to `offset` first, so a repeated read never doubles bytes.
+ */
+export async function readRemoteJob(ssh: SshPool, target: SshTarget, settings: SshSettings, opts: ReadRemoteJobOptions): Promise<RemoteJobRead> {
+  if (!isValidKey(opts.key)) throw new InvalidRemoteJobSpecError(`remote job ${JSON.stringify(opts.key)}: not a valid key`, opts.key);
+  const log = stepLog(opts.runId, opts.node, opts.key);
+  const fh = await open(log.file, 'a+', 0o600);
+  try {
+    let offset = Math.min(Math.max(0, opts.offset), (await fh.stat()).size);
+    await fh.truncate(offset);
+    for (;;) {
+      const { header, data } = await pollScript(ssh, target, settings, opts.key, offset, opts.signal);
+      if (data.length > 0) {
+        await fh.write(data);
+        offset += data.length;
+      }
+      if (data.length === POLL_CAP) continue; // more is pending
+      const reason = header.killed ?? header.reason;
+      return {
+        state: header.state,
+        ...(header.exitCode !== undefined ? { exitCode: header.exitCode } : {}),
+        ...(reason !== undefined ? { reason } : {}),
+        offset,
+        tail: await readTail(fh, offset),
+        log: log.relative,
+        ...(header.startMs !== undefined ? { startMs: header.startMs } : {}),
+        nowMs: header.nowMs,
+      };
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Kills a job's process group (TERM, a grace period, KILL; through `sudo -n kill` for a sudo job) and
+ * returns once the group is gone. Idempotent: a job that is not running (or not there) is left as it is.
+ * `killed`: this call killed it.
+ */
+export async function killRemoteJob(ssh: SshPool, target: SshTarget, settings: SshSettings, opts: { key: string; sudo: boolean }): Promise<{ state: JobState; killed: boolean }> {
+  if (!isValidKey(opts.key)) throw new InvalidRemoteJobSpecError(`remote job ${JSON.stringify(opts.key)}: not a valid key`, opts.key);
+  const { header } = await killScript(ssh, target, settings, opts.key, 'cancelled', opts.sudo);
+  return { state: header.state, killed: header.action === 'killed' };
 }

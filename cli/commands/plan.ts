@@ -15,7 +15,7 @@ export const usage = `ae plan --cluster <name|path.yaml> [options] [--json]
   --json                       the input and the plan as JSON`;
 
 function where(step: PlanStep): string {
-  return 'node' in step.host ? step.host.node : 'control-host';
+  return 'node' in step.host ? step.host.node : 'guest' in step.host ? 'guest' : 'control-host';
 }
 
 /** What a planned run will do, for humans: a header, then every stage, step and command line. */
@@ -57,8 +57,8 @@ export function renderPlan(plan: RunPlan, input: ReproduceClaimsConfig, profile:
     out.push('experiments: none requested: the run prepares the cluster and stops.');
   } else {
     out.push(
-      `experiments ${plan.experiments.join(', ')} on ${plan.nodeCounts.join(', ')} node(s), ${input.repetitions} repetition(s) each: not yet automated ` +
-        '(VM launch, guest setup and benchmarks come in a later issue), so they are not in this plan and the run does not perform them.',
+      `experiments ${plan.experiments.join(', ')} on ${plan.nodeCounts.join(', ')} node(s): each epoch above shows one repetition of every variant; ` +
+        `the run takes ${input.repetitions} repetition(s) of each and records every measurement in results.json.`,
     );
   }
   return out.join('\n');

@@ -31,8 +31,8 @@ export async function startTestWorker(taskQueue: string): Promise<{ worker: AeWo
   return { worker, stop: stopper(worker.worker, running, connection) };
 }
 
-/** A worker of test workflows (test/fixtures/workflows/*): bundles them at start, which takes seconds. */
-export async function startFixtureWorker(options: { taskQueue: string; workflowsPath: string }): Promise<{ stop: () => Promise<void> }> {
+/** A worker of test workflows (test/fixtures/workflows/*), with their activities: bundles them at start, which takes seconds. */
+export async function startFixtureWorker(options: { taskQueue: string; workflowsPath: string; activities?: object }): Promise<{ stop: () => Promise<void> }> {
   const connection = await NativeConnection.connect({ address: testAddress() });
   const worker = await Worker.create({ connection, namespace: 'default', ...options });
   return { stop: stopper(worker, worker.run(), connection) };
@@ -62,4 +62,14 @@ export async function activityFailure(run: Promise<unknown>): Promise<Applicatio
   if (!(err instanceof WorkflowFailedError)) throw new Error(`expected the workflow to fail, got ${err === undefined ? 'a result' : String(err)}`);
   if (!(err.cause instanceof ActivityFailure) || !(err.cause.cause instanceof ApplicationFailure)) throw new Error(`expected an activity's ApplicationFailure, got ${String(err.cause)}`);
   return err.cause.cause;
+}
+
+/** The ApplicationFailure an activity function threw when called directly (no worker); throws if it did not fail that way. */
+export async function thrownFailure(run: Promise<unknown>): Promise<ApplicationFailure> {
+  const err = await run.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (!(err instanceof ApplicationFailure)) throw new Error(`expected an ApplicationFailure, got ${err === undefined ? 'a result' : String(err)}`);
+  return err;
 }

@@ -1,10 +1,11 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { startSimCluster, type SimCluster } from '../../sim/cluster';
 import { SIM_BMC_PASSWORD_ENV } from '../../sim/profile';
 import { setMsgLayerDeps, type MsgLayerDeps } from '../../sim/tools/msglayer';
+import { benchVariants } from '../../workflows/commands/bench';
 import type { KernelProgress } from '../../workflows/installHostKernel';
 import type { ReproduceClaimsResult } from '../../workflows/reproduceClaims';
 import { alive, spawnAe, type Spawned } from '../helpers/processes';
@@ -17,7 +18,7 @@ import { testAddress, testClient, uniqueTaskQueue } from '../helpers/temporal';
  * build starts twice, and the run completes.
  */
 
-jest.setTimeout(240_000);
+jest.setTimeout(300_000);
 
 const NODES = ['node0', 'node1', 'node2', 'node3'];
 const taskQueue = uniqueTaskQueue('reproduce-kill');
@@ -71,4 +72,28 @@ it('a worker SIGKILLed during the kernel builds: the new worker reattaches, no b
   // The origin: its host kernel and the guest kernel, one build each.
   expect(sim.world.node('node0').counters['make:all']).toBe(2);
   for (const n of NODES) expect(sim.world.node(n).counters['make:install']).toBe(1);
+});
+
+it('a worker SIGKILLed in the middle of E3: the run finishes without measuring a finished size again', async () => {
+  const first = await startWorker();
+  const workflowId = `reproduce-kill-e3-${process.pid}-${Date.now()}`;
+  const bench = { network: { requests: 50, concurrency: 5, sizes: [1, 16, 256, 4096, 65536], settleSeconds: 0 }, storage: { mib: 16 }, npb: { kernels: ['ep.B'] } };
+  const handle = await client.workflow.start('reproduceClaims', {
+    taskQueue,
+    workflowId,
+    args: [{ cluster: sim.profileFile, experiments: ['E3'], nodeCounts: [2], repetitions: 1, hypervisors: ['fragvisor'], bench }],
+  });
+  const measurements = path.join(process.env.AE_RUNS_DIR!, workflowId, 'measurements');
+  const done = () => (existsSync(measurements) ? readdirSync(measurements) : []);
+  await waitUntil('three E3 sizes measured', () => done().length >= 3, 180_000, 100);
+  first.child.kill('SIGKILL');
+  expect((await first.exited).signal).toBe('SIGKILL');
+  const before = new Map(done().map((f) => [f, readFileSync(path.join(measurements, f), 'utf8')]));
+
+  await startWorker();
+  const result = (await handle.result()) as ReproduceClaimsResult;
+  expect(result.epochs).toEqual([expect.objectContaining({ epoch: 'fragvisor/E3-n2', attempts: 1 })]);
+  expect(result.measurements).toBe(benchVariants('E3', 2, bench).length);
+  // Every size measured before the kill is still the measurement taken then, byte for byte.
+  for (const [f, text] of before) expect(readFileSync(path.join(measurements, f), 'utf8')).toBe(text);
 });

@@ -26,35 +26,35 @@ const plan = (input: Omit<ReproduceClaimsInput, 'cluster'>, cluster: ClusterSumm
   planRun(reproduceClaimsInput.parse({ cluster: cluster.name, ...input }), cluster, opts);
 
 const allKeys = (p: RunPlan) => [...p.stages.map((s) => s.key), ...p.stages.flatMap((s) => s.steps.map((st) => st.key))];
-const hostOf = (step: { host: { node: string } | { controlHost: true } }) => ('node' in step.host ? step.host.node : 'control-host');
+const hostOf = (step: { host: { node: string } | { controlHost: true } | { guest: true } }) => ('node' in step.host ? step.host.node : 'control-host');
 
 const CASES: { name: string; input: Omit<ReproduceClaimsInput, 'cluster'>; cluster?: ClusterSummary; stages: string[]; nodes: string[] }[] = [
   {
-    name: 'defaults on echo (both hypervisors, 4 nodes)',
-    input: {},
+    name: 'prepare only on echo (both hypervisors, 4 nodes)',
+    input: { experiments: [] },
     stages: ['fragvisor/prepare-hosts', 'fragvisor/reboot', 'fragvisor/messaging-layer', 'giantvm/prepare-hosts', 'giantvm/reboot'],
     nodes: ['echo5', 'echo4', 'echo0', 'echo1'],
   },
   {
     name: 'giantvm first keeps the input order',
-    input: { hypervisors: ['giantvm', 'fragvisor'] },
+    input: { hypervisors: ['giantvm', 'fragvisor'], experiments: [] },
     stages: ['giantvm/prepare-hosts', 'giantvm/reboot', 'fragvisor/prepare-hosts', 'fragvisor/reboot', 'fragvisor/messaging-layer'],
     nodes: ['echo5', 'echo4', 'echo0', 'echo1'],
   },
-  { name: 'giantvm alone: no messaging layer', input: { hypervisors: ['giantvm'] }, stages: ['giantvm/prepare-hosts', 'giantvm/reboot'], nodes: ['echo5', 'echo4', 'echo0', 'echo1'] },
+  { name: 'giantvm alone: no messaging layer', input: { hypervisors: ['giantvm'], experiments: [] }, stages: ['giantvm/prepare-hosts', 'giantvm/reboot'], nodes: ['echo5', 'echo4', 'echo0', 'echo1'] },
   {
     name: 'fragvisor on 2 nodes: the first two',
-    input: { hypervisors: ['fragvisor'], nodeCounts: [2] },
+    input: { hypervisors: ['fragvisor'], nodeCounts: [2], experiments: [] },
     stages: ['fragvisor/prepare-hosts', 'fragvisor/reboot', 'fragvisor/messaging-layer'],
     nodes: ['echo5', 'echo4'],
   },
   {
     name: 'node counts [1, 3]: max wins',
-    input: { hypervisors: ['fragvisor'], nodeCounts: [1, 3], experiments: ['E1'] },
+    input: { hypervisors: ['fragvisor'], nodeCounts: [1, 3], experiments: [] },
     stages: ['fragvisor/prepare-hosts', 'fragvisor/reboot', 'fragvisor/messaging-layer'],
     nodes: ['echo5', 'echo4', 'echo0'],
   },
-  { name: 'another profile without BMCs', input: { nodeCounts: [3] }, cluster: lab, stages: ['fragvisor/prepare-hosts', 'fragvisor/reboot', 'fragvisor/messaging-layer', 'giantvm/prepare-hosts', 'giantvm/reboot'], nodes: ['n0', 'n1', 'n2'] },
+  { name: 'another profile without BMCs', input: { nodeCounts: [3], experiments: [] }, cluster: lab, stages: ['fragvisor/prepare-hosts', 'fragvisor/reboot', 'fragvisor/messaging-layer', 'giantvm/prepare-hosts', 'giantvm/reboot'], nodes: ['n0', 'n1', 'n2'] },
 ];
 
 describe('planRun', () => {
@@ -164,7 +164,7 @@ describe('planRun', () => {
     { hypervisors: ['giantvm', 'fragvisor'] as const, guest: true },
     { hypervisors: ['giantvm'] as const, guest: false },
   ])('guest kernel only on the origin and only for fragvisor ($hypervisors)', ({ hypervisors, guest }) => {
-    const p = plan({ hypervisors: [...hypervisors] });
+    const p = plan({ hypervisors: [...hypervisors], experiments: [] });
     const steps = p.stages.flatMap((s) => s.steps.map((st) => ({ stage: s.key, step: st })));
     const guestSteps = steps.filter((s) => s.step.key.includes('/guest-kernel/'));
     expect(guestSteps.length > 0).toBe(guest);
@@ -175,9 +175,42 @@ describe('planRun', () => {
     expect(steps.filter((s) => s.stage === 'giantvm/prepare-hosts' && /POPHYPE_HOST_KERNEL|guest/.test(s.step.key + s.step.commands.join(' ')))).toEqual([]);
   });
 
+  it('epochs: one stage per (experiment, node count) after the hosts, each with its own boot cycle, VM, guest setup and benchmarks', () => {
+    const p = plan({ hypervisors: ['fragvisor', 'giantvm'], nodeCounts: [2, 4], experiments: ['E1', 'E3'] });
+    expect(p.stages.map((s) => s.key)).toEqual([
+      'fragvisor/prepare-hosts',
+      'fragvisor/E1-n2',
+      'fragvisor/E1-n4',
+      'fragvisor/E3-n2',
+      'fragvisor/E3-n4',
+      'giantvm/prepare-hosts',
+      'giantvm/E1-n2',
+      'giantvm/E1-n4',
+      'giantvm/E3-n2',
+      'giantvm/E3-n4',
+    ]);
+    const keys = allKeys(p);
+    expect(new Set(keys).size).toBe(keys.length);
+    const stage = (k: string) => p.stages.find((s) => s.key === k)!;
+    const lines = (k: string) => stage(k).steps.flatMap((s) => s.commands);
+    // The first n nodes only, rebooted with proof; FragVisor loads the messaging layer in node order.
+    const e1n2 = stage('fragvisor/E1-n2');
+    // (the BMC power cycle, an escalation, runs on the control host)
+    expect([...new Set(e1n2.steps.filter((s) => s.key.includes('/reboot/')).map(hostOf))].filter((h) => h !== 'control-host')).toEqual(['echo5', 'echo4']);
+    expect(e1n2.steps.filter((s) => s.key.endsWith('/insmod')).map(hostOf)).toEqual(['echo5', 'echo4']);
+    expect(lines('fragvisor/E1-n2').find((l) => l.includes('lkvm run'))).toMatch(/-w 2 .*ramdisk_lemp_4php\.gz.*-m 20480.*numa=fake=2/);
+    expect(lines('fragvisor/E1-n4').some((l) => l.includes('ab -n 100 -c 10 http://10.4.4.222/'))).toBe(true);
+    // E3 pins both cases and measures every size in each.
+    expect(lines('fragvisor/E3-n2').filter((l) => l.includes('ab -n 1000 -c 10')).length).toBeGreaterThan(0);
+    expect(stage('fragvisor/E3-n4').steps.some((s) => /delegated/.test(s.key))).toBe(true);
+    // GiantVM: no messaging layer, qemu on every node of the epoch.
+    expect(stage('giantvm/E1-n4').steps.some((s) => s.key.includes('/msg-layer/'))).toBe(false);
+    expect(lines('giantvm/E1-n4').filter((l) => l.includes('qemu-system-x86_64'))).toHaveLength(4);
+  });
+
   it('reboot: every node, boot_id proof, BMC escalation from the control host only where a BMC exists', () => {
-    const withBmc = plan({ hypervisors: ['fragvisor'] });
-    const withoutBmc = plan({ hypervisors: ['fragvisor'], nodeCounts: [3] }, lab);
+    const withBmc = plan({ hypervisors: ['fragvisor'], experiments: [] });
+    const withoutBmc = plan({ hypervisors: ['fragvisor'], nodeCounts: [3], experiments: [] }, lab);
     for (const [p, bmc] of [
       [withBmc, true],
       [withoutBmc, false],

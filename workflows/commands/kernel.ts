@@ -53,14 +53,19 @@ function checkJobs(jobs: number): number {
 const join = (dir: string, rel: string) => `${dir === '/' ? '' : dir}/${rel}`;
 const parentOf = (p: string) => p.slice(0, Math.max(p.lastIndexOf('/'), 1));
 
+/** `name` next to the FragVisor checkout, where the defaults for the other trees live. */
+export function besideFragvisor(paths: Pick<KernelPaths, 'fragvisor'>, name: string): string {
+  return join(parentOf(checkPath('paths.fragvisor', paths.fragvisor)), name);
+}
+
 /** GiantVM's tree: the profile's `paths.giantvmTree`, else `linux-dsm` next to the FragVisor checkout. */
 export function giantvmTreePath(paths: KernelPaths): string {
-  return checkPath('paths.giantvmTree', paths.giantvmTree ?? join(parentOf(checkPath('paths.fragvisor', paths.fragvisor)), 'linux-dsm'));
+  return checkPath('paths.giantvmTree', paths.giantvmTree ?? besideFragvisor(paths, 'linux-dsm'));
 }
 
 /** The guest kernel's dir: the profile's `paths.guestKernel`, else `fragvisor-guest-kernel` next to the FragVisor checkout. */
 export function guestKernelDir(paths: KernelPaths): string {
-  return checkPath('paths.guestKernel', paths.guestKernel ?? join(parentOf(checkPath('paths.fragvisor', paths.fragvisor)), 'fragvisor-guest-kernel'));
+  return checkPath('paths.guestKernel', paths.guestKernel ?? besideFragvisor(paths, 'fragvisor-guest-kernel'));
 }
 
 export function kernelSource(flavour: KernelFlavour, paths: KernelPaths): KernelSource {

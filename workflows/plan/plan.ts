@@ -1,10 +1,13 @@
 import type { ClusterSummary } from '../../activities/probeTypes';
-import { guestKernelSteps, hostKernelSteps } from '../commands/kernel';
+import { benchSteps, benchVariants } from '../commands/bench';
+import { guestSteps } from '../commands/guest';
+import { guestKernelLayout, guestKernelSteps, hostKernelSteps } from '../commands/kernel';
+import { vmSteps } from '../commands/vm';
 import { ipmitoolArgs } from '../commands/ipmitool';
 import { messagingLayerSteps } from '../commands/msglayer';
 import { toCommandLine } from '../commands/quote';
 import { BOOT_STATE_COMMAND, SOFT_REBOOT_COMMAND } from '../commands/reboot';
-import { reproduceClaimsInput, type Experiment, type Hypervisor, type ReproduceClaimsConfig } from '../inputs';
+import { HYPERVISORS, reproduceClaimsInput, type Experiment, type Hypervisor, type ReproduceClaimsConfig } from '../inputs';
 import { canonicalJson, fnv1a64 } from './hash';
 import type { PlanStage, PlanStep } from './types';
 
@@ -13,8 +16,9 @@ import type { PlanStage, PlanStep } from './types';
  * stages of steps with stable keys. The workflow executes it, `ae plan` prints it; the same arguments
  * give a byte-identical plan and hash. No Node built-ins: it runs in workflow code.
  *
- * Epochs (experiment x node count: VM, guest setup, benchmarks) are not part of it yet: the plan
- * prepares the cluster (kernels, reboots, messaging layer) for every requested hypervisor.
+ * Per hypervisor: prepare the hosts, then either (no experiments) a proving boot cycle, or one stage
+ * per epoch (experiment x node count): its boot cycle, the VM, guest setup and pinning, and one
+ * repetition of every benchmark variant (the run repeats them `repetitions` times).
  */
 
 export interface RunPlan {
@@ -86,13 +90,14 @@ function withPlaceholder(steps: PlanStep[], sha: string, placeholder: string): P
   return steps.map((s) => ({ ...s, title: fix(s.title), commands: s.commands.map(fix), ...(s.note === undefined ? {} : { note: fix(s.note) }) }));
 }
 
-function prepareHostsStage(h: Hypervisor, cluster: ClusterSummary, nodes: ClusterSummary['nodes'], commit: string | undefined, jobs: number): PlanStage {
-  const sentinel = SENTINEL[h];
-  const sha = commit ?? sentinel.sha;
-  const steps = nodes.flatMap((node) => [
-    ...hostKernelSteps({ hypervisor: h, node: node.name, origin: node.origin, paths: cluster.paths, commit: sha, jobs }),
-    ...(h === 'fragvisor' && node.origin ? guestKernelSteps({ node: node.name, paths: cluster.paths, commit: sha, jobs }) : []),
+function prepareHostsStage(h: Hypervisor, cluster: ClusterSummary, nodes: ClusterSummary['nodes'], commits: Record<Hypervisor, string | undefined>, jobs: number, withGuest: boolean): PlanStage {
+  const sha = (x: Hypervisor) => commits[x] ?? SENTINEL[x].sha;
+  let steps = nodes.flatMap((node) => [
+    ...hostKernelSteps({ hypervisor: h, node: node.name, origin: node.origin, paths: cluster.paths, commit: sha(h), jobs }),
+    // The guest kernel always comes from the FragVisor tree.
+    ...(withGuest && node.origin ? guestKernelSteps({ node: node.name, paths: cluster.paths, commit: sha('fragvisor'), jobs }) : []),
   ]);
+  for (const x of HYPERVISORS) if (commits[x] === undefined) steps = withPlaceholder(steps, SENTINEL[x].sha, SENTINEL[x].placeholder);
   const origin = nodes[0].name;
   return {
     key: `${h}/prepare-hosts`,
@@ -101,17 +106,17 @@ function prepareHostsStage(h: Hypervisor, cluster: ClusterSummary, nodes: Cluste
         ? `${NAMES[h]}: host kernel on ${nodes.length} node(s), guest kernel on the origin ${origin} in its own worktree`
         : `${NAMES[h]}: Linux-DSM host kernel on ${nodes.length} node(s)`,
     parallel: true,
-    steps: commit === undefined ? withPlaceholder(steps, sentinel.sha, sentinel.placeholder) : steps,
+    steps,
   };
 }
 
-function rebootStage(h: Hypervisor, cluster: ClusterSummary, nodes: ClusterSummary['nodes']): PlanStage {
+function rebootStage(h: Hypervisor, cluster: ClusterSummary, nodes: ClusterSummary['nodes'], prefix = `${h}/reboot`): PlanStage {
   const release = h === 'fragvisor' ? `the release the host-kernel build reported (${FRAGVISOR_RELEASE} for fragvisor-linux)` : 'the release the Linux-DSM build reported';
   const { reboot, operator } = cluster.timeouts;
   const operatorWait = (node: string) =>
     `waits for an operator (signal operator {"node":"${node}","action":"power-cycled"} or "give-up") at most ${operator} s`;
   const steps = nodes.flatMap((node): PlanStep[] => {
-    const key = (what: string) => `${h}/reboot/${node.name}/${what}`;
+    const key = (what: string) => `${prefix}/${node.name}/${what}`;
     const host = { node: node.name };
     const bmc = node.bmcEndpoint;
     return [
@@ -147,7 +152,7 @@ function rebootStage(h: Hypervisor, cluster: ClusterSummary, nodes: ClusterSumma
     ];
   });
   return {
-    key: `${h}/reboot`,
+    key: prefix,
     title: `${NAMES[h]}: reboot ${nodes.length} node(s) into the new host kernel, proven by boot_id and uname -r`,
     parallel: true,
     steps,
@@ -160,6 +165,30 @@ function messagingLayerStage(cluster: ClusterSummary, nodes: ClusterSummary['nod
     title: `FragVisor: RDMA messaging layer on ${nodes.length} node(s) (${nodes.map((n) => n.name).join(', ')}), insmod in node order`,
     parallel: false,
     steps: messagingLayerSteps({ hypervisor: 'fragvisor', nodes: nodes.map((n) => ({ name: n.name, rdmaIp: n.rdmaIp })), paths: cluster.paths }),
+  };
+}
+
+/**
+ * One epoch: its own boot cycle on the first n nodes (reboot, messaging layer for FragVisor), the
+ * VM, guest setup and pinning, and one repetition of every benchmark variant.
+ */
+function epochStage(h: Hypervisor, experiment: Experiment, cluster: ClusterSummary, nodes: ClusterSummary['nodes'], input: ReproduceClaimsConfig): PlanStage {
+  const n = nodes.length;
+  const prefix = `${h}/${experiment}-n${n}`;
+  const ring = nodes.map((x) => ({ name: x.name, rdmaIp: x.rdmaIp }));
+  const variants = benchVariants(experiment, n, input.bench);
+  const steps = [
+    ...rebootStage(h, cluster, nodes, `${prefix}/reboot`).steps,
+    ...(h === 'fragvisor' ? messagingLayerSteps({ hypervisor: prefix, nodes: ring, paths: cluster.paths }) : []),
+    ...vmSteps({ hypervisor: h, experiment, nodeCount: n, nodes: ring, paths: cluster.paths, guest: cluster.guest, kernelImage: guestKernelLayout(cluster.paths).image }),
+    ...guestSteps({ hypervisor: h, experiment, nodeCount: n, paths: cluster.paths }),
+    ...benchSteps({ hypervisor: h, experiment, nodeCount: n, guestIp: cluster.guest.ip, clientHost: cluster.client ? 'client' : nodes[0].name, ...(input.bench ? { settings: input.bench } : {}) }),
+  ];
+  return {
+    key: prefix,
+    title: `${NAMES[h]}: ${experiment} on ${n} node(s): fresh boot, ${h === 'fragvisor' ? 'messaging layer, ' : ''}VM, guest setup and pinning, ${variants.length} variant(s) x ${input.repetitions} repetition(s)`,
+    parallel: false,
+    steps,
   };
 }
 
@@ -178,10 +207,13 @@ export function planRun(input: ReproduceClaimsConfig, cluster: ClusterSummary, o
 
   let stages: PlanStage[];
   try {
-    stages = input.hypervisors.flatMap((h) => [
-      prepareHostsStage(h, cluster, nodes, commits[h], input.buildJobs),
-      rebootStage(h, cluster, nodes),
-      ...(h === 'fragvisor' ? [messagingLayerStage(cluster, nodes)] : []),
+    const measuring = input.experiments.length > 0;
+    stages = input.hypervisors.flatMap((h, i) => [
+      // The guest kernel: with FragVisor's hosts, and with the first hypervisor's when its epochs need a guest.
+      prepareHostsStage(h, cluster, nodes, commits, input.buildJobs, h === 'fragvisor' || (measuring && i === 0)),
+      ...(measuring
+        ? input.experiments.flatMap((e) => input.nodeCounts.map((count) => epochStage(h, e, cluster, nodes.slice(0, count), input)))
+        : [rebootStage(h, cluster, nodes), ...(h === 'fragvisor' ? [messagingLayerStage(cluster, nodes)] : [])]),
     ]);
   } catch (err) {
     // The builders refuse values that could not be put in a command safely (the profile schema

@@ -3,8 +3,8 @@
  * (which executes it), `ae plan` (which prints it) and the step ledger (which keys what is done).
  */
 
-/** Where a step runs: a node over SSH, or the control host (the worker's machine: ipmitool, ab later). */
-export type StepHost = { node: string } | { controlHost: true };
+/** Where a step runs: a node over SSH, the control host (the worker's machine: ipmitool, ab later), or the guest VM over its SSH endpoint. */
+export type StepHost = { node: string } | { controlHost: true } | { guest: true };
 
 export interface PlanStep {
   /** Stable key, unique in the plan: `<hypervisor>/<stage>/<node>/<what>`, e.g. `fragvisor/host-kernel/echo5/build`. */

@@ -16,11 +16,14 @@
  * - bootedKernel(node): identity of the running kernel (guess from uname -r: -pop-hype = FragVisor,
  *   dsm/giantvm = GiantVM). The lead wires sim/fragvisor's bootedKernelIdentity.
  *
+ * `brctl addif br0 tap0` (brctl.ts): tap0 exists on the origin while a VM with a tap network runs.
+ *
  * State: world.shared('fragvisor-vm') holds the one VM; node.volatile('fragvisor-vm') marks nodes
  * that ran a VM in their current boot. Counters: node0 `lkvm` per `lkvm run`, `qemu` per instance.
  */
 import type { ToolRegistry } from '../registry';
 import { abHandler } from './ab';
+import { brctlHandler } from './brctl';
 import { curlHandler } from './curl';
 import { setVmDeps, type VmDeps } from './deps';
 import { lkvmHandler } from './lkvm';
@@ -32,9 +35,10 @@ export function register(registry: Pick<ToolRegistry, 'registerTool'>, deps?: Pa
   registry.registerTool('qemu-system-x86_64', qemuHandler);
   registry.registerTool('ab', abHandler);
   registry.registerTool('curl', curlHandler);
+  registry.registerTool('brctl', brctlHandler);
 }
 
-export { abHandler, curlHandler, lkvmHandler, qemuHandler };
+export { abHandler, brctlHandler, curlHandler, lkvmHandler, qemuHandler };
 export { currentVm, usedNodes, type VmRecord } from './vmState';
 export { setVmDeps, vmDeps, defaultVmDeps, type VmDeps, type KernelIdentity, type MsgLayerView } from './deps';
 export { parseLkvmArgs, type LkvmConfig } from './lkvmArgs';

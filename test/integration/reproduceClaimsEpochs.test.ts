@@ -1,0 +1,134 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import { parse as parseYaml, stringify as toYaml } from 'yaml';
+import { startSimCluster, type SimCluster } from '../../sim/cluster';
+import { SIM_BMC_PASSWORD_ENV } from '../../sim/profile';
+import { setMsgLayerDeps, type MsgLayerDeps } from '../../sim/tools/msglayer';
+import { benchVariants, measurementKeyId, type BenchSettingsInput, type MeasurementKey } from '../../workflows/commands/bench';
+import { EXPERIMENTS, HYPERVISORS, type ReproduceClaimsInput } from '../../workflows/inputs';
+import type { ReproduceClaimsResult } from '../../workflows/reproduceClaims';
+import { openssh, waitUntil } from '../helpers/sim';
+import { startTestWorker, testClient, uniqueTaskQueue } from '../helpers/temporal';
+
+/**
+ * reproduceClaims with its epochs on the simulated cluster (2 nodes, small benchmark settings so
+ * that the suite stays quick): every experiment for both hypervisors with complete results, and the
+ * two VM failures an epoch survives through one more boot cycle of its own.
+ */
+
+jest.setTimeout(420_000);
+
+const taskQueue = uniqueTaskQueue('epochs');
+let sim: SimCluster;
+let client: Client;
+let closeClient: () => Promise<void>;
+let stopWorker: () => Promise<void>;
+let previousDeps: MsgLayerDeps | undefined;
+let stateDir: string;
+let profile: string;
+
+/** The artifact's benchmarks, cut down: two PHP levels, two page sizes, one NPB kernel, no pauses. */
+const BENCH: BenchSettingsInput = {
+  lemp: { requests: 20, concurrency: 5, levels: ['25ms', '250ms'] },
+  network: { requests: 50, concurrency: 5, sizes: [1, 4096], settleSeconds: 0 },
+  openLambda: { gapSeconds: 0 },
+  storage: { mib: 16 },
+  npb: { kernels: ['ep.B'] },
+};
+
+beforeAll(async () => {
+  stateDir = mkdtempSync(path.join(os.tmpdir(), 'ae-sim-epochs-'));
+  sim = await startSimCluster({ nodes: 2, stateDir, rebootDownMs: 300, timeScale: 0 });
+  process.env[SIM_BMC_PASSWORD_ENV] = readFileSync(sim.bmcPasswordFile!, 'utf8').trim();
+  previousDeps = setMsgLayerDeps({ windowFloorMs: 8000 });
+  const doc = parseYaml(readFileSync(sim.profileFile, 'utf8')) as { timeouts: Record<string, number> };
+  doc.timeouts.messagingLayer = 20;
+  doc.timeouts.vmBoot = 30;
+  profile = path.join(path.dirname(sim.profileFile), 'cluster-short.yaml');
+  writeFileSync(profile, toYaml(doc));
+  ({ client, close: closeClient } = await testClient());
+  ({ stop: stopWorker } = await startTestWorker(taskQueue));
+});
+
+afterAll(async () => {
+  if (previousDeps) setMsgLayerDeps(previousDeps);
+  await stopWorker?.();
+  await closeClient?.();
+  await sim?.stop();
+  rmSync(stateDir, { recursive: true, force: true });
+});
+
+let runs = 0;
+function start(extra: Partial<ReproduceClaimsInput>): Promise<WorkflowHandle> {
+  const input: ReproduceClaimsInput = { cluster: profile, nodeCounts: [2], repetitions: 1, bench: BENCH, ...extra };
+  return client.workflow.start('reproduceClaims', { taskQueue, workflowId: `epochs-${process.pid}-${Date.now()}-${++runs}`, args: [input] });
+}
+
+interface ResultsFile {
+  simulated: boolean;
+  label?: string;
+  count: number;
+  measurements: { key: MeasurementKey; metrics: Record<string, number>; raw: string }[];
+}
+
+const results = (r: ReproduceClaimsResult) => JSON.parse(readFileSync(path.join(r.runDir, 'results.json'), 'utf8')) as ResultsFile;
+const counter = (node: string, action: string) => sim.world.node(node).counters[action] ?? 0;
+
+it('every experiment for both hypervisors: complete results, keyed, labelled SIMULATED', async () => {
+  const r = (await (await start({})).result()) as ReproduceClaimsResult;
+  expect(r.epochs.map((e) => [e.epoch, e.attempts])).toEqual(HYPERVISORS.flatMap((h) => EXPERIMENTS.map((e) => [`${h}/${e}-n2`, 1])));
+  const expected = HYPERVISORS.flatMap((hypervisor) =>
+    EXPERIMENTS.flatMap((experiment) => benchVariants(experiment, 2, BENCH).map((v) => measurementKeyId({ hypervisor, experiment, nodeCount: 2, variant: v.variant, repetition: 1 }))),
+  ).sort();
+  const file = results(r);
+  expect(file.measurements.map((m) => measurementKeyId(m.key)).sort()).toEqual(expected);
+  expect(r.measurements).toBe(expected.length);
+  expect(file).toMatchObject({ simulated: true, count: expected.length, label: expect.stringContaining('SIMULATED') });
+  // Every measurement has numbers and its raw output in the run store.
+  for (const m of file.measurements) {
+    expect(Object.keys(m.metrics).length).toBeGreaterThan(0);
+    expect(readFileSync(path.join(r.runDir, m.raw), 'utf8').length).toBeGreaterThan(0);
+  }
+  // One VM per epoch: lkvm on the origin for FragVisor, qemu on every node for GiantVM.
+  expect(counter('node0', 'lkvm')).toBe(EXPERIMENTS.length);
+  expect(counter('node1', 'qemu')).toBe(EXPERIMENTS.length);
+});
+
+it('a guest that does not boot costs that epoch one more boot cycle, nothing else', async () => {
+  const lkvm = counter('node0', 'lkvm');
+  sim.faults.add({ node: 'node0', step: 'guest-boot' });
+  const r = (await (await start({ hypervisors: ['fragvisor'], experiments: ['E1'] })).result()) as ReproduceClaimsResult;
+  expect(r.epochs).toEqual([expect.objectContaining({ epoch: 'fragvisor/E1-n2', attempts: 2, measured: 2 })]);
+  expect(counter('node0', 'lkvm')).toBe(lkvm + 2);
+});
+
+it('a VM that dies during the benchmarks: one more boot cycle, and what was measured is not measured again', async () => {
+  const lkvm = counter('node0', 'lkvm');
+  const h = await start({ hypervisors: ['fragvisor'], experiments: ['E3'] });
+  const runDir = () => path.join(process.env.AE_RUNS_DIR!, h.workflowId);
+  const measured = () => {
+    try {
+      return readdirSync(path.join(runDir(), 'measurements')).length;
+    } catch {
+      return 0;
+    }
+  };
+  await waitUntil('two E3 measurements', () => measured() >= 2, 240_000, 200);
+  const before = new Map(
+    readdirSync(path.join(runDir(), 'measurements')).map((f) => [f, (JSON.parse(readFileSync(path.join(runDir(), 'measurements', f), 'utf8')) as { measuredAt: string }).measuredAt]),
+  );
+  // The VM's death: every lkvm on the origin killed (as the kernel's OOM killer or a crash would).
+  // (`[l]kvm`: the pattern must not match this very ssh session's command line)
+  expect((await openssh(sim, 'node0', 'sudo pkill -KILL -f "[l]kvm run"')).code).toBe(0);
+  const r = (await h.result()) as ReproduceClaimsResult;
+  expect(r.epochs).toEqual([expect.objectContaining({ epoch: 'fragvisor/E3-n2', attempts: 2 })]);
+  expect(counter('node0', 'lkvm')).toBe(lkvm + 2);
+  const file = results(r);
+  expect(file.count).toBe(benchVariants('E3', 2, BENCH).length);
+  // What was measured before the VM died was not measured again.
+  for (const [f, measuredAt] of before) {
+    expect((JSON.parse(readFileSync(path.join(r.runDir, 'measurements', f), 'utf8')) as { measuredAt: string }).measuredAt).toBe(measuredAt);
+  }
+});

@@ -1,0 +1,163 @@
+import { CancellationScope, defineQuery, proxyActivities, setCurrentDetails, setHandler } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import { bootCycle, type CycleNode } from './bootCycle';
+import { benchVariants, measurementKeyId, type BenchSettingsInput, type MeasurementKey, type Pinning } from './commands/bench';
+import { firstLine, rootFailure, rootMessage } from './failureCause';
+import { NON_RETRYABLE_SETUP } from './failures';
+import type { Experiment, Hypervisor } from './inputs';
+import type { RunPhase, NodeProgress, StepState } from './progress';
+
+/**
+ * runEpoch (a child of the run): one (hypervisor, experiment, node count) from a fresh boot cycle to
+ * stored measurements (ARTIFACT.md steps 3-6): reboot, messaging layer (FragVisor), VM launch,
+ * guest ready, guest setup and pinning, every variant x repetition, VM stopped. The VM cannot be
+ * restarted: a VM that dies or a guest that does not boot costs a fresh boot cycle and a retry of
+ * this epoch only, at most EPOCH_ATTEMPTS times. Measurements already recorded under their key are
+ * not taken again (a resumed run, a retried epoch).
+ */
+
+export const EPOCH_ATTEMPTS = 2;
+
+export interface EpochInput {
+  cluster: string;
+  profileHash: string;
+  runId: string;
+  hypervisor: Hypervisor;
+  experiment: Experiment;
+  /** The first n nodes, in node-id order (vCPU i runs on node i). */
+  nodes: CycleNode[];
+  repetitions: number;
+  /** `uname -r` every node must boot. */
+  expectedRelease: Record<string, string>;
+  /** The guest kernel image on the origin (both hypervisors boot the same guest). */
+  guestKernel: string;
+  timeouts: { reboot: number; operator: number; messagingLayer: number; vmBoot: number; benchmark: number };
+  bench?: BenchSettingsInput;
+}
+
+export interface EpochResult {
+  epoch: string;
+  measured: number;
+  /** Already recorded (resume): not measured again. */
+  reused: number;
+  /** Boot cycles this epoch took (1 unless a VM died or a guest did not boot). */
+  attempts: number;
+}
+
+export interface EpochProgress {
+  epoch: string;
+  phase: RunPhase | 'vm' | 'guest setup' | 'benchmarks';
+  nodes: Record<string, NodeProgress>;
+  /** Measurements done / planned. */
+  done: number;
+  total: number;
+  current?: string;
+}
+
+export const epochProgressQuery = defineQuery<EpochProgress>('progress');
+
+/** Failures a fresh boot cycle can cure. */
+const VM_FAILURES = ['VmDied', 'GuestBootTimeout'];
+
+const NON_RETRYABLE = [...NON_RETRYABLE_SETUP, ...VM_FAILURES, 'VmNetworkFailed', 'InvalidVmInput', 'InvalidInput', 'GuestSetupFailed', 'PinningFailed', 'InvalidBenchmarkInput', 'InvalidMeasurement', 'ResultsCorrupt'];
+
+export const epochName = (i: Pick<EpochInput, 'hypervisor' | 'experiment' | 'nodes'>): string => `${i.hypervisor}/${i.experiment}-n${i.nodes.length}`;
+
+export async function runEpoch(input: EpochInput): Promise<EpochResult> {
+  const epoch = epochName(input);
+  const ref = { cluster: input.cluster, profileHash: input.profileHash, runId: input.runId };
+  const nodeCount = input.nodes.length;
+  const variants = benchVariants(input.experiment, nodeCount, input.bench);
+  const progress: EpochProgress = { epoch, phase: 'reboot', nodes: {}, done: 0, total: variants.length * input.repetitions };
+  setHandler(epochProgressQuery, () => progress);
+  const show = () => setCurrentDetails(`**${epoch}** ${progress.phase}: ${progress.done}/${progress.total} measurements${progress.current ? ` (${progress.current})` : ''}`);
+  const reporter = {
+    phase: (p: RunPhase | EpochProgress['phase'], _details?: string) => {
+      progress.phase = p;
+      show();
+    },
+    node: (node: string, step: string, state: StepState, extra: { detail?: string; child?: string } = {}) => {
+      progress.nodes[node] = { step, state, ...extra };
+    },
+  };
+
+  // A step timeout from the profile (seconds) plus a minute of margin for the activity around it, in ms.
+  const withMargin = (s: number) => (Math.ceil(s) + 60) * 1000;
+  const { listMeasurements, recordMeasurement } = proxyActivities<Activities>({
+    startToCloseTimeout: '1 minute',
+    retry: { maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
+  });
+  // The VM's launcher jobs and the guest's services: short steps, safe to repeat (keyed or idempotent).
+  const { launchVm, stopVm, vmRunning, setupGuest, pinGuest } = proxyActivities<Activities>({
+    startToCloseTimeout: '5 minutes',
+    heartbeatTimeout: '30 seconds',
+    retry: { initialInterval: '2 seconds', maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
+  });
+  const { awaitGuest } = proxyActivities<Activities>({
+    startToCloseTimeout: withMargin(input.timeouts.vmBoot),
+    heartbeatTimeout: '30 seconds',
+    retry: { initialInterval: '2 seconds', maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
+  });
+  // A repetition that fails (e.g. BenchmarkFailed: too many failed requests) is retried alone, a few times.
+  const { runBenchmark } = proxyActivities<Activities>({
+    startToCloseTimeout: withMargin(input.timeouts.benchmark),
+    // It heartbeats every 2 s: a worker that died is noticed in seconds, the repetition retried elsewhere.
+    heartbeatTimeout: '20 seconds',
+    retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE },
+  });
+
+  const recorded = new Set(await listMeasurements({ runId: input.runId }).then((keys) => keys.map(measurementKeyId)));
+  const key = (variant: string, repetition: number): MeasurementKey => ({ hypervisor: input.hypervisor, experiment: input.experiment, nodeCount, variant, repetition });
+  const todo = variants.flatMap((v) => Array.from({ length: input.repetitions }, (_, r) => ({ ...v, repetition: r + 1 }))).filter((m) => !recorded.has(measurementKeyId(key(m.variant, m.repetition))));
+  const reused = progress.total - todo.length;
+  progress.done = reused;
+  if (todo.length === 0) return { epoch, measured: 0, reused, attempts: 0 };
+
+  const counter = { reboots: 0 };
+  let measured = 0;
+  for (let attempt = 1; ; attempt++) {
+    await bootCycle(
+      { ...ref, hypervisor: input.hypervisor, nodes: input.nodes, expectedRelease: input.expectedRelease, reason: `${epoch}: fresh boot for the VM${attempt > 1 ? ` (attempt ${attempt})` : ''}`, timeouts: input.timeouts, idPrefix: `${input.runId}/${epoch}` },
+      reporter,
+      counter,
+    );
+    reporter.phase('vm');
+    let jobs: Awaited<ReturnType<typeof launchVm>>['jobs'] | undefined;
+    try {
+      jobs = (await launchVm({ ...ref, hypervisor: input.hypervisor, experiment: input.experiment, nodeCount, kernelImage: input.guestKernel, epoch: `${epoch}/${attempt}` })).jobs;
+      await awaitGuest({ ...ref, jobs, timeoutSeconds: input.timeouts.vmBoot });
+      let pinned: Pinning | undefined | null = null;
+      reporter.phase('guest setup');
+      for (const m of todo.filter((t) => !recorded.has(measurementKeyId(key(t.variant, t.repetition))))) {
+        if (pinned === null || m.pinning !== pinned) {
+          const guest = { ...ref, hypervisor: input.hypervisor, experiment: input.experiment, nodeCount, ...(m.pinning ? { case: m.pinning } : {}) };
+          await setupGuest(guest);
+          await pinGuest(guest);
+          pinned = m.pinning;
+        }
+        reporter.phase('benchmarks');
+        progress.current = `${m.variant} rep ${m.repetition}`;
+        show();
+        const measurement = await runBenchmark({ ...ref, hypervisor: input.hypervisor, experiment: input.experiment, nodeCount, variant: m.variant, repetition: m.repetition, ...(input.bench ? { settings: input.bench } : {}) });
+        await recordMeasurement({ runId: input.runId, measurement });
+        recorded.add(measurementKeyId(measurement.key));
+        measured++;
+        progress.done++;
+      }
+      delete progress.current;
+      return { epoch, measured, reused, attempts: attempt };
+    } catch (err) {
+      // A step in the guest that failed because the VM died is a VM failure, whatever the step said.
+      const vmDied =
+        VM_FAILURES.includes(rootFailure(err)?.type ?? '') ||
+        // When even that cannot be told, the step's own failure stands.
+        (jobs !== undefined && !(await vmRunning({ ...ref, jobs }).catch(() => ({ running: true }))).running);
+      if (!vmDied || attempt >= EPOCH_ATTEMPTS) throw err;
+      // The VM cannot be restarted: reboot every node and launch a new one (ARTIFACT.md step 4).
+      reporter.node(input.nodes[0].name, 'vm', 'failed', { detail: firstLine(rootMessage(err)) });
+    } finally {
+      const launched = jobs;
+      if (launched) await CancellationScope.nonCancellable(() => stopVm({ ...ref, jobs: launched }));
+    }
+  }
+}
