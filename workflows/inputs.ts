@@ -62,6 +62,14 @@ export const reproduceClaimsInput = z.strictObject({
   buildJobs: z.number({ error: 'expected a number of make jobs' }).int().min(1).max(1024).default(16),
   /** Benchmark knobs (ab counts, sizes, NPB kernels, error tolerance); every field defaults to the artifact's value. */
   bench: benchSettingsSchema.optional(),
+  /**
+   * A GiantVM baseline file on the worker host (docs/BASELINE.md) used instead of measuring GiantVM:
+   * giantvm is then dropped from the hypervisors measured.
+   */
+  baseline: z
+    .string({ error: 'expected the path of a baseline file (a string)' })
+    .regex(/^[A-Za-z0-9_./~+@-]+\.(?:ya?ml|json)$/, 'expected a path ending in .yaml or .json, without spaces or shell characters')
+    .optional(),
   /** An earlier run whose recorded measurements this run adopts instead of measuring them again. */
   resumeFrom: runId.optional(),
   /** Plan only: print-worthy steps, nothing runs on the cluster. */
@@ -69,3 +77,15 @@ export const reproduceClaimsInput = z.strictObject({
 });
 export type ReproduceClaimsInput = z.input<typeof reproduceClaimsInput>;
 export type ReproduceClaimsConfig = z.output<typeof reproduceClaimsInput>;
+
+/**
+ * The hypervisors a run measures: a baseline file stands in for GiantVM's measurements, so GiantVM is
+ * then not measured. Undefined when nothing is left to measure (a baseline and giantvm alone).
+ */
+export function withBaseline(input: ReproduceClaimsConfig): ReproduceClaimsConfig | undefined {
+  if (!input.baseline) return input;
+  const hypervisors = input.hypervisors.filter((h) => h !== 'giantvm');
+  return hypervisors.length > 0 ? { ...input, hypervisors } : undefined;
+}
+
+export const BASELINE_NEEDS_FRAGVISOR = 'a baseline file replaces measuring GiantVM, so it needs fragvisor in hypervisors';

@@ -9,11 +9,12 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { ClusterSummary } from '../activities/probeTypes';
+import type { BaselineUsed } from '../activities/run';
 import { acquireClusterLease } from './clusterLease';
 import { NON_RETRYABLE_SETUP, parseInput } from './failures';
 import { buildGuestKernel, type BuildGuestKernelResult } from './guestKernel';
 import { installHostKernel, type InstallHostKernelResult } from './installHostKernel';
-import { reproduceClaimsInput, runId as runIdSchema, type Hypervisor, type ReproduceClaimsConfig, type ReproduceClaimsInput } from './inputs';
+import { BASELINE_NEEDS_FRAGVISOR, reproduceClaimsInput, runId as runIdSchema, withBaseline, type Hypervisor, type ReproduceClaimsConfig, type ReproduceClaimsInput } from './inputs';
 import { bootCycle } from './bootCycle';
 import { runEpoch, type EpochResult } from './epoch';
 import { firstLine, rootFailure, rootMessage } from './failureCause';
@@ -30,7 +31,7 @@ import { CLUSTER, PHASE } from './searchAttributes';
  */
 
 
-const { loadClusterProfile, resolveSourceCommit, initRun, recordRun, adoptMeasurements } = proxyActivities<Activities>({
+const { loadClusterProfile, resolveSourceCommit, initRun, recordRun, adoptMeasurements, useBaseline } = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE_SETUP },
 });
@@ -58,13 +59,17 @@ export interface ReproduceClaimsResult {
   epochs: EpochResult[];
   /** Measurements in the run store's results.json (taken now, or adopted from `resumeFrom`). */
   measurements: number;
+  /** Where GiantVM's figures come from: measured by this run, a baseline file, or none (FragVisor only). */
+  baseline: BaselineUsed | { kind: 'measured' } | { kind: 'none' };
 }
 
 export async function reproduceClaims(rawInput: ReproduceClaimsInput): Promise<ReproduceClaimsResult> {
   const runId = workflowInfo().workflowId;
   const progress: RunProgress = { runId, phase: 'validating', stages: [], nodes: {} };
   setHandler(runProgressQuery, () => progress);
-  const input: ReproduceClaimsConfig = parseInput(reproduceClaimsInput, rawInput, 'reproduceClaims');
+  const parsed: ReproduceClaimsConfig = parseInput(reproduceClaimsInput, rawInput, 'reproduceClaims');
+  const input = withBaseline(parsed);
+  if (!input) throw ApplicationFailure.nonRetryable(`reproduceClaims: invalid input: baseline: ${BASELINE_NEEDS_FRAGVISOR}`, 'InvalidInput', { field: 'baseline' });
   if (!runIdSchema.safeParse(runId).success) {
     throw ApplicationFailure.nonRetryable(
       `reproduceClaims: the workflow id ${JSON.stringify(runId)} names the run's folder in the run store: use letters, digits and _ . : @ + - only`,
@@ -98,7 +103,7 @@ export async function reproduceClaims(rawInput: ReproduceClaimsInput): Promise<R
     const { runDir } = await initRun({ runId, input, plan });
     progress.runDir = runDir;
     phase('dry run', `plan ${plan.hash} written to ${runDir}/plan.json; nothing ran on ${cluster.name}`);
-    return { runId, cluster: cluster.name, simulated: cluster.simulated, runDir, planHash: plan.hash, dryRun: true, prepared: [], epochs: [], measurements: 0 };
+    return { runId, cluster: cluster.name, simulated: cluster.simulated, runDir, planHash: plan.hash, dryRun: true, prepared: [], epochs: [], measurements: 0, baseline: { kind: 'none' } };
   }
 
   const release = await acquireClusterLease(cluster.name, (lease) => {
@@ -123,6 +128,9 @@ export async function reproduceClaims(rawInput: ReproduceClaimsInput): Promise<R
     ({ runDir } = await initRun({ runId, input, plan: pinned }));
     progress.runDir = runDir;
     let measurements = input.resumeFrom ? (await adoptMeasurements({ from: input.resumeFrom, runId })).adopted : 0;
+    const baseline: ReproduceClaimsResult['baseline'] = input.baseline
+      ? await useBaseline({ runId, file: input.baseline })
+      : { kind: input.hypervisors.includes('giantvm') ? 'measured' : 'none' };
     let guestImage: string | undefined;
     const epochs: EpochResult[] = [];
     const cycleTimeouts = { reboot: cluster.timeouts.reboot, operator: cluster.timeouts.operator, messagingLayer: cluster.timeouts.messagingLayer };
@@ -237,7 +245,7 @@ export async function reproduceClaims(rawInput: ReproduceClaimsInput): Promise<R
         ? `${cluster.name} prepared for ${input.hypervisors.join(' and ')}`
         : `${epochs.length} epoch(s), ${measurements} measurement(s) in ${runDir}/results.json`,
     );
-    const result: ReproduceClaimsResult = { runId, cluster: cluster.name, simulated: cluster.simulated, runDir, planHash: pinned.hash, dryRun: false, prepared, epochs, measurements };
+    const result: ReproduceClaimsResult = { runId, cluster: cluster.name, simulated: cluster.simulated, runDir, planHash: pinned.hash, dryRun: false, prepared, epochs, measurements, baseline };
     await recordRun({ runId, record: { outcome: input.experiments.length === 0 ? 'prepared' : 'measured', ...result } });
     return result;
   } catch (err) {

@@ -1,16 +1,12 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parse as parseYaml, stringify as toYaml } from 'yaml';
-import { WorkflowFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
-import { startSimCluster, type SimCluster } from '../../sim/cluster';
-import { SIM_BMC_PASSWORD_ENV } from '../../sim/profile';
-import { setMsgLayerDeps, type MsgLayerDeps } from '../../sim/tools/msglayer';
+import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import type { SimCluster } from '../../sim/cluster';
 import type { ReproduceClaimsInput } from '../../workflows/inputs';
 import type { RunProgress } from '../../workflows/progress';
 import type { ReproduceClaimsResult } from '../../workflows/reproduceClaims';
+import { startRunStack, type RunStack } from '../helpers/runStack';
 import { openssh, waitUntil } from '../helpers/sim';
-import { startTestWorker, testClient, uniqueTaskQueue } from '../helpers/temporal';
 
 /**
  * reproduceClaims preparing the simulated 4-node cluster end to end, through a real worker and dev
@@ -20,44 +16,21 @@ import { startTestWorker, testClient, uniqueTaskQueue } from '../helpers/tempora
 
 jest.setTimeout(240_000);
 
-const taskQueue = uniqueTaskQueue('reproduce');
-let sim: SimCluster;
-let client: Client;
-let closeClient: () => Promise<void>;
-let stopWorker: () => Promise<void>;
-let previousDeps: MsgLayerDeps | undefined;
-let stateDir: string;
-/** The sim's profile with a short messaging-layer timeout, so that a hung insmod is declared hung in seconds. */
-let profile: string;
 const NODES = ['node0', 'node1', 'node2', 'node3'];
+let stack: RunStack;
+let sim: SimCluster;
 
 beforeAll(async () => {
-  stateDir = mkdtempSync(path.join(os.tmpdir(), 'ae-sim-reproduce-'));
-  sim = await startSimCluster({ nodes: 4, stateDir, rebootDownMs: 300, timeScale: 0 });
-  process.env[SIM_BMC_PASSWORD_ENV] = readFileSync(sim.bmcPasswordFile!, 'utf8').trim();
-  // The 60 s accept windows last at least this long in real time (timeScale 0): room for four insmods.
-  previousDeps = setMsgLayerDeps({ windowFloorMs: 8000 });
-  const doc = parseYaml(readFileSync(sim.profileFile, 'utf8')) as { timeouts: Record<string, number> };
-  doc.timeouts.messagingLayer = 20;
-  profile = path.join(path.dirname(sim.profileFile), 'cluster-short.yaml');
-  writeFileSync(profile, toYaml(doc));
-  ({ client, close: closeClient } = await testClient());
-  ({ stop: stopWorker } = await startTestWorker(taskQueue));
+  // A short messaging-layer timeout, so that a hung insmod is declared hung in seconds.
+  stack = await startRunStack('reproduce', { nodes: 4, timeouts: { messagingLayer: 20 } });
+  ({ sim } = stack);
 });
 
 afterAll(async () => {
-  if (previousDeps) setMsgLayerDeps(previousDeps);
-  await stopWorker?.();
-  await closeClient?.();
-  await sim?.stop();
-  rmSync(stateDir, { recursive: true, force: true });
+  await stack?.stop();
 });
 
-let runs = 0;
-function start(extra: Partial<ReproduceClaimsInput> = {}): Promise<WorkflowHandle> {
-  const input: ReproduceClaimsInput = { cluster: profile, experiments: [], hypervisors: ['fragvisor'], ...extra };
-  return client.workflow.start('reproduceClaims', { taskQueue, workflowId: `reproduce-${process.pid}-${Date.now()}-${++runs}`, args: [input] });
-}
+const start = (extra: Partial<ReproduceClaimsInput> = {}) => stack.start({ experiments: [], hypervisors: ['fragvisor'], ...extra });
 
 const counts = (action: string) => Object.fromEntries(NODES.map((n) => [n, sim.world.node(n).counters[action] ?? 0]));
 const progressOf = (h: WorkflowHandle) => h.query<RunProgress>('progress');
@@ -160,7 +133,7 @@ it('a bad input fails at once, non-retryably, naming the field', async () => {
   const failure = await failureOf(h);
   expect(failure.type).toBe('InvalidInput');
   expect(failure.message).toMatch(/nodeCounts: expected at most 4 nodes/);
-  const wrongType = await client.workflow.start('reproduceClaims', { taskQueue, workflowId: `reproduce-bad-${Date.now()}`, args: [{ cluster: 'sim', repetitions: 'three' }] });
+  const wrongType = await stack.start({ repetitions: 'three' as unknown as number });
   const f2 = await failureOf(wrongType);
   expect(f2.type).toBe('InvalidInput');
   expect(f2.message).toMatch(/repetitions/);

@@ -1,16 +1,12 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Client, WorkflowHandle } from '@temporalio/client';
-import { parse as parseYaml, stringify as toYaml } from 'yaml';
-import { startSimCluster, type SimCluster } from '../../sim/cluster';
-import { SIM_BMC_PASSWORD_ENV } from '../../sim/profile';
-import { setMsgLayerDeps, type MsgLayerDeps } from '../../sim/tools/msglayer';
+import { PROJECT_ROOT } from '../../config/paths';
+import type { SimCluster } from '../../sim/cluster';
 import { benchVariants, measurementKeyId, type BenchSettingsInput, type MeasurementKey } from '../../workflows/commands/bench';
 import { EXPERIMENTS, HYPERVISORS, type ReproduceClaimsInput } from '../../workflows/inputs';
 import type { ReproduceClaimsResult } from '../../workflows/reproduceClaims';
+import { startRunStack, type RunStack } from '../helpers/runStack';
 import { openssh, waitUntil } from '../helpers/sim';
-import { startTestWorker, testClient, uniqueTaskQueue } from '../helpers/temporal';
 
 /**
  * reproduceClaims with its epochs on the simulated cluster (2 nodes, small benchmark settings so
@@ -19,15 +15,6 @@ import { startTestWorker, testClient, uniqueTaskQueue } from '../helpers/tempora
  */
 
 jest.setTimeout(420_000);
-
-const taskQueue = uniqueTaskQueue('epochs');
-let sim: SimCluster;
-let client: Client;
-let closeClient: () => Promise<void>;
-let stopWorker: () => Promise<void>;
-let previousDeps: MsgLayerDeps | undefined;
-let stateDir: string;
-let profile: string;
 
 /** The artifact's benchmarks, cut down: two PHP levels, two page sizes, one NPB kernel, no pauses. */
 const BENCH: BenchSettingsInput = {
@@ -38,33 +25,19 @@ const BENCH: BenchSettingsInput = {
   npb: { kernels: ['ep.B'] },
 };
 
+let stack: RunStack;
+let sim: SimCluster;
+
 beforeAll(async () => {
-  stateDir = mkdtempSync(path.join(os.tmpdir(), 'ae-sim-epochs-'));
-  sim = await startSimCluster({ nodes: 2, stateDir, rebootDownMs: 300, timeScale: 0 });
-  process.env[SIM_BMC_PASSWORD_ENV] = readFileSync(sim.bmcPasswordFile!, 'utf8').trim();
-  previousDeps = setMsgLayerDeps({ windowFloorMs: 8000 });
-  const doc = parseYaml(readFileSync(sim.profileFile, 'utf8')) as { timeouts: Record<string, number> };
-  doc.timeouts.messagingLayer = 20;
-  doc.timeouts.vmBoot = 30;
-  profile = path.join(path.dirname(sim.profileFile), 'cluster-short.yaml');
-  writeFileSync(profile, toYaml(doc));
-  ({ client, close: closeClient } = await testClient());
-  ({ stop: stopWorker } = await startTestWorker(taskQueue));
+  stack = await startRunStack('epochs', { nodes: 2, timeouts: { messagingLayer: 20, vmBoot: 30 } });
+  ({ sim } = stack);
 });
 
 afterAll(async () => {
-  if (previousDeps) setMsgLayerDeps(previousDeps);
-  await stopWorker?.();
-  await closeClient?.();
-  await sim?.stop();
-  rmSync(stateDir, { recursive: true, force: true });
+  await stack?.stop();
 });
 
-let runs = 0;
-function start(extra: Partial<ReproduceClaimsInput>): Promise<WorkflowHandle> {
-  const input: ReproduceClaimsInput = { cluster: profile, nodeCounts: [2], repetitions: 1, bench: BENCH, ...extra };
-  return client.workflow.start('reproduceClaims', { taskQueue, workflowId: `epochs-${process.pid}-${Date.now()}-${++runs}`, args: [input] });
-}
+const start = (extra: Partial<ReproduceClaimsInput>) => stack.start({ nodeCounts: [2], repetitions: 1, bench: BENCH, ...extra });
 
 interface ResultsFile {
   simulated: boolean;
@@ -85,6 +58,7 @@ it('every experiment for both hypervisors: complete results, keyed, labelled SIM
   const file = results(r);
   expect(file.measurements.map((m) => measurementKeyId(m.key)).sort()).toEqual(expected);
   expect(r.measurements).toBe(expected.length);
+  expect(r.baseline).toEqual({ kind: 'measured' });
   expect(file).toMatchObject({ simulated: true, count: expected.length, label: expect.stringContaining('SIMULATED') });
   // Every measurement has numbers and its raw output in the run store.
   for (const m of file.measurements) {
@@ -94,6 +68,26 @@ it('every experiment for both hypervisors: complete results, keyed, labelled SIM
   // One VM per epoch: lkvm on the origin for FragVisor, qemu on every node for GiantVM.
   expect(counter('node0', 'lkvm')).toBe(EXPERIMENTS.length);
   expect(counter('node1', 'qemu')).toBe(EXPERIMENTS.length);
+});
+
+it('resumeFrom: a run adopts what an earlier one measured and measures nothing again', async () => {
+  const first = (await (await start({ hypervisors: ['fragvisor'], experiments: ['E2'] })).result()) as ReproduceClaimsResult;
+  const lkvm = counter('node0', 'lkvm');
+  const again = (await (await start({ hypervisors: ['fragvisor'], experiments: ['E2'], resumeFrom: first.runId })).result()) as ReproduceClaimsResult;
+  expect(again.epochs).toEqual([{ epoch: 'fragvisor/E2-n2', measured: 0, reused: 1, attempts: 0 }]);
+  expect(counter('node0', 'lkvm')).toBe(lkvm);
+  expect(results(again).measurements.map((m) => m.metrics)).toEqual(results(first).measurements.map((m) => m.metrics));
+});
+
+it('a baseline file instead of GiantVM: GiantVM is not measured, the run records the file it used', async () => {
+  const qemu = counter('node1', 'qemu');
+  const file = path.join(PROJECT_ROOT, 'config/baselines/example-giantvm.yaml');
+  const r = (await (await start({ experiments: ['E2'], baseline: file })).result()) as ReproduceClaimsResult;
+  expect(r.baseline).toMatchObject({ kind: 'file', file, entries: 3, sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
+  expect(r.epochs.map((e) => e.epoch)).toEqual(['fragvisor/E2-n2']);
+  expect(counter('node1', 'qemu')).toBe(qemu);
+  expect(JSON.parse(readFileSync(path.join(r.runDir, 'run.json'), 'utf8'))).toMatchObject({ baseline: { kind: 'file', file } });
+  expect(existsSync(path.join(r.runDir, 'baseline.json'))).toBe(true);
 });
 
 it('a guest that does not boot costs that epoch one more boot cycle, nothing else', async () => {

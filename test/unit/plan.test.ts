@@ -208,6 +208,13 @@ describe('planRun', () => {
     expect(lines('giantvm/E1-n4').filter((l) => l.includes('qemu-system-x86_64'))).toHaveLength(4);
   });
 
+  it('a baseline file stands in for GiantVM: no GiantVM stage; with giantvm alone, a PlanError naming baseline', () => {
+    const p = plan({ experiments: ['E1'], nodeCounts: [2], baseline: 'config/baselines/example-giantvm.yaml' });
+    expect(p.hypervisors).toEqual(['fragvisor']);
+    expect(p.stages.map((s) => s.key)).toEqual(['fragvisor/prepare-hosts', 'fragvisor/E1-n2']);
+    expect(() => plan({ hypervisors: ['giantvm'], baseline: 'b.yaml' })).toThrow(expect.objectContaining({ field: 'baseline' }));
+  });
+
   it('reboot: every node, boot_id proof, BMC escalation from the control host only where a BMC exists', () => {
     const withBmc = plan({ hypervisors: ['fragvisor'], experiments: [] });
     const withoutBmc = plan({ hypervisors: ['fragvisor'], nodeCounts: [3], experiments: [] }, lab);

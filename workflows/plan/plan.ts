@@ -7,7 +7,7 @@ import { ipmitoolArgs } from '../commands/ipmitool';
 import { messagingLayerSteps } from '../commands/msglayer';
 import { toCommandLine } from '../commands/quote';
 import { BOOT_STATE_COMMAND, SOFT_REBOOT_COMMAND } from '../commands/reboot';
-import { HYPERVISORS, reproduceClaimsInput, type Experiment, type Hypervisor, type ReproduceClaimsConfig } from '../inputs';
+import { BASELINE_NEEDS_FRAGVISOR, HYPERVISORS, reproduceClaimsInput, withBaseline, type Experiment, type Hypervisor, type ReproduceClaimsConfig } from '../inputs';
 import { canonicalJson, fnv1a64 } from './hash';
 import type { PlanStage, PlanStep } from './types';
 
@@ -192,7 +192,9 @@ function epochStage(h: Hypervisor, experiment: Experiment, cluster: ClusterSumma
   };
 }
 
-export function planRun(input: ReproduceClaimsConfig, cluster: ClusterSummary, opts: PlanOptions = {}): RunPlan {
+export function planRun(asked: ReproduceClaimsConfig, cluster: ClusterSummary, opts: PlanOptions = {}): RunPlan {
+  const input = withBaseline(asked);
+  if (!input) throw new PlanError('baseline', BASELINE_NEEDS_FRAGVISOR);
   const n = Math.max(...input.nodeCounts);
   if (n > cluster.nodes.length) {
     throw new PlanError('nodeCounts', `expected at most ${cluster.nodes.length} nodes (the profile ${cluster.name} has ${cluster.nodes.length}), got ${n}`);
