@@ -9,7 +9,9 @@ import { msgLayerActivities } from './msglayer';
 import { parseProbeOutput, probeCommand } from './probe';
 import { runActivities } from './run';
 import type { ClusterSummary, NodeProbe } from './probeTypes';
+import { provenanceActivities } from './provenance';
 import { rebootActivities } from './reboot';
+import { reportActivities } from './report';
 import { vmActivities } from './vm';
 import type { SshPool } from './ssh/pool';
 
@@ -28,6 +30,8 @@ export function createActivities({ ssh }: ActivityDeps) {
     ...runActivities(),
     ...vmActivities({ ssh }),
     ...benchActivities({ ssh }),
+    ...reportActivities(),
+    ...provenanceActivities({ ssh }),
     async loadClusterProfile({ cluster }: { cluster: string }): Promise<ClusterSummary> {
       return classified(async () => summarize(loadProfile(cluster)));
     },

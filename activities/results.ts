@@ -44,7 +44,8 @@ export const SIMULATED_LABEL = 'SIMULATED: measured on the simulated cluster; th
 const MEASUREMENTS = 'measurements';
 const RESULTS = 'results.json';
 
-async function writeAtomic(file: string, text: string): Promise<void> {
+/** Writes `file` through a temporary file and a rename: a reader sees the old file or the new one, never half of one. */
+export async function writeAtomic(file: string, text: string): Promise<void> {
   const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   await fs.writeFile(tmp, text);
   await fs.rename(tmp, file);

@@ -32,7 +32,7 @@ export async function startTestWorker(taskQueue: string): Promise<{ worker: AeWo
 }
 
 /** A worker of test workflows (test/fixtures/workflows/*), with their activities: bundles them at start, which takes seconds. */
-export async function startFixtureWorker(options: { taskQueue: string; workflowsPath: string; activities?: object }): Promise<{ stop: () => Promise<void> }> {
+export async function startFixtureWorker(options: { taskQueue: string; workflowsPath: string; activities?: object; maxCachedWorkflows?: number }): Promise<{ stop: () => Promise<void> }> {
   const connection = await NativeConnection.connect({ address: testAddress() });
   const worker = await Worker.create({ connection, namespace: 'default', ...options });
   return { stop: stopper(worker, worker.run(), connection) };
