@@ -15,6 +15,7 @@ const COMMANDS: Record<string, () => Command> = {
   probe: () => require('./commands/probe'),
   plan: () => require('./commands/plan'),
   run: () => require('./commands/run'),
+  report: () => require('./commands/report'),
   worker: () => require('./commands/worker'),
   sim: () => require('./commands/sim'),
 };
@@ -29,6 +30,7 @@ commands:
   probe    probe every node of a cluster (reachability, boot_id, kernel, uptime, FragVisor tree)
   plan     print every step and command line a run would execute, for every node (runs nothing)
   run      start a run that reproduces the paper's claims (--wait: follow it live, a line per node)
+  report   rebuild a run's verdicts, report.html, report.md and junit.xml from its stored results
   worker   run a worker against the configured Temporal
   sim      the simulated FragVisor testbed (ae sim up --nodes N --state-dir DIR)
 

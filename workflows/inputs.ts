@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { claimSettingsSchema } from './claims/settings';
 import { benchSettingsSchema } from './commands/bench';
 
 /** A cluster reference: a profile name (`echo`, `sim`) or a path to a .yaml profile on the worker host. */
@@ -70,6 +71,8 @@ export const reproduceClaimsInput = z.strictObject({
     .string({ error: 'expected the path of a baseline file (a string)' })
     .regex(/^[A-Za-z0-9_./~+@-]+\.(?:ya?ml|json)$/, 'expected a path ending in .yaml or .json, without spaces or shell characters')
     .optional(),
+  /** How the claims are judged: tolerances, minimum repetitions, which PHP levels count as longer (workflows/claims/settings.ts). */
+  claims: claimSettingsSchema.optional(),
   /** An earlier run whose recorded measurements this run adopts instead of measuring them again. */
   resumeFrom: runId.optional(),
   /** Plan only: print-worthy steps, nothing runs on the cluster. */

@@ -7,7 +7,7 @@ import type { Hypervisor } from './inputs';
  * layer) have their own `progress` query; `child` names the one a node is in, for a closer look.
  */
 
-export type RunPhase = 'validating' | 'waiting for the cluster' | 'planning' | 'prepare hosts' | 'reboot' | 'messaging layer' | 'experiments' | 'done' | 'failed' | 'dry run';
+export type RunPhase = 'validating' | 'waiting for the cluster' | 'planning' | 'prepare hosts' | 'reboot' | 'messaging layer' | 'experiments' | 'report' | 'done' | 'failed' | 'dry run';
 
 export type StepState = 'pending' | 'running' | 'done' | 'skipped' | 'waiting' | 'failed';
 

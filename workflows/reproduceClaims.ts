@@ -20,7 +20,8 @@ import { runEpoch, type EpochResult } from './epoch';
 import { firstLine, rootFailure, rootMessage } from './failureCause';
 import { PlanError, planRun, type RunPlan } from './plan/plan';
 import { runProgressQuery, type RunPhase, type RunProgress, type StepState } from './progress';
-import { CLUSTER, PHASE } from './searchAttributes';
+import { CLUSTER, PHASE, VERDICT } from './searchAttributes';
+import { timeline } from './timeline';
 
 /**
  * reproduceClaims: the whole artifact evaluation as one durable run. This version prepares the
@@ -31,7 +32,7 @@ import { CLUSTER, PHASE } from './searchAttributes';
  */
 
 
-const { loadClusterProfile, resolveSourceCommit, initRun, recordRun, adoptMeasurements, useBaseline } = proxyActivities<Activities>({
+const { loadClusterProfile, resolveSourceCommit, initRun, recordRun, adoptMeasurements, useBaseline, writeReport } = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE_SETUP },
 });
@@ -61,6 +62,9 @@ export interface ReproduceClaimsResult {
   measurements: number;
   /** Where GiantVM's figures come from: measured by this run, a baseline file, or none (FragVisor only). */
   baseline: BaselineUsed | { kind: 'measured' } | { kind: 'none' };
+  /** The claims' verdicts and the report (paths relative to runDir), when experiments ran. */
+  verdicts?: { id: string; verdict: string; why: string }[];
+  report?: { html: string; md: string; junit: string; claims: string };
 }
 
 export async function reproduceClaims(rawInput: ReproduceClaimsInput): Promise<ReproduceClaimsResult> {
@@ -114,6 +118,8 @@ export async function reproduceClaims(rawInput: ReproduceClaimsInput): Promise<R
   const prepared: PreparedHypervisor[] = [];
   let runDir = '';
   const counter = { reboots: 0 };
+  // Where the hours went, for the report: workflow time, so it replays identically.
+  const tl = timeline();
   try {
     phase('planning', 'pinning the source commits');
     const ref = { cluster: input.cluster, profileHash: cluster.hash, runId };
@@ -167,7 +173,7 @@ export async function reproduceClaims(rawInput: ReproduceClaimsInput): Promise<R
             }),
           )
         : Promise.resolve(undefined);
-      const [kernels, guestKernel] = await settleAll(installs, guest, 'prepare hosts');
+      const [kernels, guestKernel] = await tl.span(`${h}/prepare-hosts`, 'build', () => settleAll(installs, guest, 'prepare hosts'));
       stage(`${h}/prepare-hosts`, 'done');
       done.kernels = kernels.map((k) => ({ node: k.node, release: k.release, skipped: k.skipped, commit: k.commit, configHash: k.configHash }));
       if (guestKernel) done.guestKernel = guestImage = guestKernel.image;
@@ -187,7 +193,7 @@ export async function reproduceClaims(rawInput: ReproduceClaimsInput): Promise<R
           },
           node: nodeStep,
         };
-        const cycle = await bootCycle(
+        const cycle = await tl.span(`${h}/boot`, 'reboot', () => bootCycle(
           {
             ...ref,
             hypervisor: h,
@@ -199,7 +205,7 @@ export async function reproduceClaims(rawInput: ReproduceClaimsInput): Promise<R
           },
           reporter,
           counter,
-        );
+        ));
         stage(`${h}/reboot`, 'done');
         if (h === 'fragvisor') stage('fragvisor/messaging-layer', 'done');
         done.bootIds = cycle.bootIds;
@@ -214,7 +220,7 @@ export async function reproduceClaims(rawInput: ReproduceClaimsInput): Promise<R
             phase('experiments', `${h} ${experiment} on ${n} node(s)`);
             stage(`${h}/${experiment}-n${n}`, 'running');
             for (const node of epochNodes) nodeStep(node.name, `${experiment} n=${n}`, 'running', { child });
-            const result = await executeChild(runEpoch, {
+            const result = await tl.span(child.slice(runId.length + 1), 'epoch', () => executeChild(runEpoch, {
               workflowId: child,
               args: [
                 {
@@ -229,7 +235,7 @@ export async function reproduceClaims(rawInput: ReproduceClaimsInput): Promise<R
                   ...(input.bench ? { bench: input.bench } : {}),
                 },
               ],
-            });
+            }));
             for (const node of epochNodes) nodeStep(node.name, `${experiment} n=${n}`, 'done', { detail: `${result.measured} measured, ${result.reused} reused` });
             stage(`${h}/${experiment}-n${n}`, 'done');
             epochs.push(result);
@@ -246,7 +252,21 @@ export async function reproduceClaims(rawInput: ReproduceClaimsInput): Promise<R
         : `${epochs.length} epoch(s), ${measurements} measurement(s) in ${runDir}/results.json`,
     );
     const result: ReproduceClaimsResult = { runId, cluster: cluster.name, simulated: cluster.simulated, runDir, planHash: pinned.hash, dryRun: false, prepared, epochs, measurements, baseline };
-    await recordRun({ runId, record: { outcome: input.experiments.length === 0 ? 'prepared' : 'measured', ...result } });
+    if (input.experiments.length > 0) {
+      // The evidence for a reviewer: provenance, the run's record with its timeline, then claims and report.
+      phase('report', 'provenance, claims and the report');
+      await tl.span('report', 'report', async () => {
+        await collectProvenance({ ...ref, planHash: pinned.hash, baseline });
+        await recordRun({ runId, record: { outcome: 'measured', ...result, timeline: tl.spans() } });
+        const report = await writeReport({ runId });
+        result.verdicts = report.verdicts;
+        result.report = report.files;
+      });
+      const verdict = summaryVerdict(result.verdicts ?? []);
+      upsertSearchAttributes([{ key: VERDICT, value: verdict }]);
+      phase('done', `${result.verdicts?.map((v) => `${v.id} ${v.verdict}`).join(', ')}; report ${runDir}/${result.report?.html}${cluster.simulated ? ' (SIMULATED)' : ''}`);
+    }
+    await recordRun({ runId, record: { outcome: input.experiments.length === 0 ? 'prepared' : 'measured', ...result, timeline: tl.spans() } });
     return result;
   } catch (err) {
     progress.phase = 'failed';
@@ -254,11 +274,26 @@ export async function reproduceClaims(rawInput: ReproduceClaimsInput): Promise<R
     for (const st of progress.stages) if (st.state === 'running') st.state = 'failed';
     upsertSearchAttributes([{ key: PHASE, value: 'failed' }]);
     setCurrentDetails(`**failed**: ${progress.error}`);
-    if (runDir) await recordRun({ runId, record: { outcome: 'failed', error: progress.error, prepared } }).catch(() => undefined);
+    tl.closeOpen('failed');
+    if (runDir) await recordRun({ runId, record: { outcome: 'failed', error: progress.error, prepared, timeline: tl.spans() } }).catch(() => undefined);
     throw err;
   } finally {
     await release();
   }
+}
+
+// Provenance asks every node once; a node that does not answer is recorded, not fatal.
+const { collectProvenance } = proxyActivities<Activities>({
+  startToCloseTimeout: '3 minutes',
+  heartbeatTimeout: '30 seconds',
+  retry: { initialInterval: '2 seconds', maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE_SETUP },
+});
+
+/** One word for the AeVerdict search attribute: fail if any claim failed, else inconclusive if any is, else pass. */
+function summaryVerdict(verdicts: readonly { verdict: string }[]): string {
+  if (verdicts.length === 0) return 'none';
+  if (verdicts.some((v) => v.verdict === 'fail')) return 'fail';
+  return verdicts.some((v) => v.verdict !== 'pass') ? 'inconclusive' : 'pass';
 }
 
 /** The plan, or a non-retryable InvalidInput naming the field that does not fit the profile. */

@@ -59,6 +59,14 @@ it('every experiment for both hypervisors: complete results, keyed, labelled SIM
   expect(file.measurements.map((m) => measurementKeyId(m.key)).sort()).toEqual(expected);
   expect(r.measurements).toBe(expected.length);
   expect(r.baseline).toEqual({ kind: 'measured' });
+  // The run ends with the claims judged and the report written (their content is the report suites' business).
+  expect(r.verdicts?.map((v) => v.id)).toEqual(['C1', 'C2', 'C3']);
+  for (const v of r.verdicts ?? []) expect(['pass', 'fail', 'inconclusive']).toContain(v.verdict);
+  for (const f of Object.values(r.report ?? {})) expect(existsSync(path.join(r.runDir, f))).toBe(true);
+  const provenance = JSON.parse(readFileSync(path.join(r.runDir, 'provenance.json'), 'utf8')) as { simulated: boolean; nodes: unknown[] };
+  expect(provenance).toMatchObject({ simulated: true, nodes: [expect.anything(), expect.anything()] });
+  const run = JSON.parse(readFileSync(path.join(r.runDir, 'run.json'), 'utf8')) as { timeline: { key: string; what: string }[] };
+  expect(run.timeline.map((t) => t.key)).toEqual(expect.arrayContaining(['fragvisor/prepare-hosts', 'fragvisor/E1-n2', 'giantvm/E3-n2', 'report']));
   expect(file).toMatchObject({ simulated: true, count: expected.length, label: expect.stringContaining('SIMULATED') });
   // Every measurement has numbers and its raw output in the run store.
   for (const m of file.measurements) {
