@@ -255,13 +255,12 @@ export async function reproduceClaims(rawInput: ReproduceClaimsInput): Promise<R
     if (input.experiments.length > 0) {
       // The evidence for a reviewer: provenance, the run's record with its timeline, then claims and report.
       phase('report', 'provenance, claims and the report');
-      await tl.span('report', 'report', async () => {
-        await collectProvenance({ ...ref, planHash: pinned.hash, baseline });
-        await recordRun({ runId, record: { outcome: 'measured', ...result, timeline: tl.spans() } });
-        const report = await writeReport({ runId });
-        result.verdicts = report.verdicts;
-        result.report = report.files;
-      });
+      await tl.span('provenance', 'report', () => collectProvenance({ ...ref, planHash: pinned.hash, baseline }));
+      // run.json first: the report draws its timeline, every span closed.
+      await recordRun({ runId, record: { outcome: 'measured', ...result, timeline: tl.spans() } });
+      const report = await writeReport({ runId });
+      result.verdicts = report.verdicts;
+      result.report = report.files;
       const verdict = summaryVerdict(result.verdicts ?? []);
       upsertSearchAttributes([{ key: VERDICT, value: verdict }]);
       phase('done', `${result.verdicts?.map((v) => `${v.id} ${v.verdict}`).join(', ')}; report ${runDir}/${result.report?.html}${cluster.simulated ? ' (SIMULATED)' : ''}`);

@@ -65,8 +65,9 @@ it('every experiment for both hypervisors: complete results, keyed, labelled SIM
   for (const f of Object.values(r.report ?? {})) expect(existsSync(path.join(r.runDir, f))).toBe(true);
   const provenance = JSON.parse(readFileSync(path.join(r.runDir, 'provenance.json'), 'utf8')) as { simulated: boolean; nodes: unknown[] };
   expect(provenance).toMatchObject({ simulated: true, nodes: [expect.anything(), expect.anything()] });
-  const run = JSON.parse(readFileSync(path.join(r.runDir, 'run.json'), 'utf8')) as { timeline: { key: string; what: string }[] };
-  expect(run.timeline.map((t) => t.key)).toEqual(expect.arrayContaining(['fragvisor/prepare-hosts', 'fragvisor/E1-n2', 'giantvm/E3-n2', 'report']));
+  const run = JSON.parse(readFileSync(path.join(r.runDir, 'run.json'), 'utf8')) as { timeline: { key: string; what: string; end?: string; outcome?: string }[] };
+  expect(run.timeline.map((t) => t.key)).toEqual(expect.arrayContaining(['fragvisor/prepare-hosts', 'fragvisor/E1-n2', 'giantvm/E3-n2', 'provenance']));
+  expect(run.timeline.every((t) => t.end !== undefined && t.outcome === 'ok')).toBe(true);
   expect(file).toMatchObject({ simulated: true, count: expected.length, label: expect.stringContaining('SIMULATED') });
   // Every measurement has numbers and its raw output in the run store.
   for (const m of file.measurements) {
