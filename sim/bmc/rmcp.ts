@@ -1,4 +1,5 @@
 import dgram from 'node:dgram';
+import { freshPort } from '../ports';
 
 /**
  * RMCP/ASF presence ping (DMTF ASF 2.0, what `rmcp_ping` and `ipmitool -I lan` send first): the one
@@ -58,14 +59,17 @@ export function waitForPong(host: string, port: number, opts: { timeoutMs: numbe
   });
 }
 
-/** A UDP port on 127.0.0.1 that was free a moment ago. */
+/** A UDP port on 127.0.0.1 that was free a moment ago (and not handed out before: BMCs start in parallel). */
 export function freeUdpPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const sock = dgram.createSocket('udp4');
-    sock.once('error', reject);
-    sock.bind(0, '127.0.0.1', () => {
-      const { port } = sock.address();
-      sock.close(() => resolve(port));
-    });
-  });
+  return freshPort(
+    () =>
+      new Promise((resolve, reject) => {
+        const sock = dgram.createSocket('udp4');
+        sock.once('error', reject);
+        sock.bind(0, '127.0.0.1', () => {
+          const { port } = sock.address();
+          sock.close(() => resolve(port));
+        });
+      }),
+  );
 }
