@@ -10,6 +10,7 @@
  */
 import { z } from 'zod';
 import type { Experiment, Hypervisor } from '../inputs';
+import { mean } from '../claims/stats';
 import type { PlanStep } from '../plan/types';
 import { shellQuote, toCommandLine } from './quote';
 
@@ -769,10 +770,6 @@ function judgeAb(out: CommandOutput, requests: number, opts: { expectedLength?: 
     };
   }
   return { ok: true, ...abMetrics(r), simulated: r.simulated };
-}
-
-function mean(xs: readonly number[]): number {
-  return xs.reduce((a, b) => a + b, 0) / xs.length;
 }
 
 function judgeBurst(out: CommandOutput, workers: number, maxErrorRatio: number): BenchOutcome {
