@@ -263,6 +263,7 @@ export async function startSimCluster(options: SimClusterOptions): Promise<SimCl
         authorizedKey: client.public,
         port: opts.basePort !== undefined ? opts.basePort + i : 0,
         rebootDownMs: opts.rebootDownMs * opts.timeScale,
+        timeScale: opts.timeScale,
         toolsDir,
         log,
         faults: { take: (step) => faults.take(name, step), peek: (step) => faults.peek(name, step) },

@@ -46,6 +46,8 @@ export interface SimNodeOptions {
   port: number;
   /** How long a reboot keeps the node down, already scaled. */
   rebootDownMs: number;
+  /** The cluster's time-scale knob: the node's `sleep` (sim/bin/sleep) follows it. */
+  timeScale: number;
   /** Host directory of the generated tool wrappers (shared by every node). */
   toolsDir: string;
   log: (line: string) => void;
@@ -381,6 +383,7 @@ export class SimNode {
       AE_SIM_NODE: this.name,
       AE_SIM_STATE: NODE_STATE_DIR,
       AE_SIM_NODE_BIN: NODE_BIN,
+      AE_SIM_TIME_SCALE: String(this.opts.timeScale),
     };
     return this.holder.run(command, env);
   }

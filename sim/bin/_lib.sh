@@ -32,7 +32,7 @@ ae_sim_power() {
   local action=$1 tool=$2 req
   req="$AE_SIM_STATE/ctl/$action.$$.$RANDOM"
   printf '%s\n' "$action" > "$req.tmp" && mv -f "$req.tmp" "$req" || { echo "$tool: cannot reach the simulator ($AE_SIM_STATE/ctl)" >&2; exit 1; }
-  sleep 60
+  /bin/sleep 60
   echo "$tool: the simulated node did not go down within 60 s (is the simulator running?)" >&2
   exit 1
 }

@@ -102,7 +102,7 @@ export async function startGuest(opts: GuestOptions): Promise<Guest> {
       if (refused) throw new Error(`the ramdisk's init could not start its servers: ${refused.error.trim()}`);
     }
 
-    const ssh = await startGuestSsh({ stateDir: opts.stateDir, port: opts.sshPort, run: (command, env) => sandbox.run(command, env) });
+    const ssh = await startGuestSsh({ stateDir: opts.stateDir, port: opts.sshPort, run: (command, env) => sandbox.run(command, { ...env, AE_SIM_TIME_SCALE: String(opts.model.timeScale) }) });
     cleanups.push(() => ssh.front.cut());
     const publish = () => writeGuestJson(opts.stateDir, guestJson({ guestIp: opts.guestIp, hypervisor: opts.hypervisor, sshPort: ssh.port, ports }));
     publish();

@@ -1,6 +1,7 @@
-import { chmodSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import { GUEST_TOOLS_DIR } from './sandbox';
 
 /**
  * The ramdisks of the artifact, as the guest's root filesystem sees them (unpacked on top of the
@@ -147,6 +148,8 @@ export function writeImage(imageDir: string, opts: ImageOptions): void {
   file('.ae-guest/socket', `${opts.socketName}\n`);
   for (const comm of DAEMON_COMMS) link(`.ae-guest/pbin/${comm}`, '/bin/cat');
   dir('run/php');
+  // The nodes' sleep (sim/bin/sleep): the artifact's waits in the guest (E3's settle) follow the time scale too.
+  file(`${GUEST_TOOLS_DIR.slice(1)}/sleep`, readFileSync(path.join(__dirname, '..', 'bin', 'sleep'), 'utf8'), 0o755);
   file('etc/ae-sim-guest', `kind=${opts.kind}\nvcpus=${opts.vcpus}\n# SIMULATED FragVisor guest\n`);
 
   if (opts.kind === 'lemp' || opts.kind === 'npb') {

@@ -16,7 +16,9 @@ import { GuestProc, hostChildren, hostComm, innermostPid } from './procfs';
 const HOLDER_SCRIPT = path.join(__dirname, 'holder.sh');
 /** The guest's imitation tools, first on its PATH (bound read-only at /.ae-guest/bin). */
 export const GUEST_BIN_DIR = path.join(__dirname, 'bin');
-export const GUEST_PATH = '/.ae-guest/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+/** Tools the ramdisk image carries itself (sleep), next on its PATH. */
+export const GUEST_TOOLS_DIR = '/.ae-guest/tools';
+export const GUEST_PATH = `/.ae-guest/bin:${GUEST_TOOLS_DIR}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`;
 const NAMESPACES = ['--user', '--map-root-user', '--pid', '--fork', '--kill-child=SIGKILL', '--mount', '--uts', '--propagation', 'private'];
 
 export interface GuestSandboxOptions {

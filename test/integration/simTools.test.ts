@@ -148,6 +148,25 @@ describe('the tool channel', () => {
   });
 });
 
+describe('sleep', () => {
+  // The sim runs at time scale 0: the artifact's waits (a second or more) take no time, polls stay real.
+  it.each([
+    ['sleep 3', 0, 900],
+    ['sleep 1m 5', 0, 900],
+    ['sleep 0.3', 300, 2000],
+  ])('%s on a node takes %p..%p ms', async (command, atLeast, below) => {
+    const r = await openssh(sim, 'node0', `t0=$(date +%s%N); ${command}; echo $(( ($(date +%s%N) - t0) / 1000000 ))`);
+    expect(r.code).toBe(0);
+    const ms = Number(r.stdout.trim());
+    expect(ms).toBeGreaterThanOrEqual(atLeast);
+    expect(ms).toBeLessThan(below);
+  });
+
+  it('leaves what it does not understand to the real sleep, errors included', async () => {
+    expect(await openssh(sim, 'node0', 'sleep 2x')).toMatchObject({ code: 1, stderr: expect.stringMatching(/sleep: invalid time interval .2x./) });
+  });
+});
+
 describe('node paths (World.hostPath)', () => {
   it("maps the node's own directories and follows symlinks as the node sees them, never onto the host", async () => {
     const hostFs = path.join(dir, 'nodes', 'node0', 'fs');

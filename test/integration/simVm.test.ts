@@ -177,6 +177,14 @@ describe('a FragVisor VM with the LEMP ramdisk', () => {
     expect(await probePort(json.http)).toBe('open');
   });
 
+  it("follows the model's time scale in sleep: the artifact's 3 s settle takes 6 ms at 0.002", async () => {
+    const r = await guestSsh('command -v sleep; t0=$(date +%s%N); sleep 3; echo $(( ($(date +%s%N) - t0) / 1000000 ))');
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    const [where, ms] = r.stdout.trim().split('\n');
+    expect(where).toBe('/.ae-guest/tools/sleep');
+    expect(Number(ms)).toBeLessThan(900);
+  });
+
   it('shows nginx (master root, one worker nobody) and php-fpm (one worker per vCPU, www-data) in ps aux', async () => {
     const r = await guestSsh('ps aux');
     expect(r.code).toBe(0);
