@@ -1,12 +1,8 @@
 import path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { SIM_CLUSTER, TASK_QUEUE } from '../config/constants';
 import { dataDir, simStateDir } from '../config/paths';
-import { workflowUiUrl } from '../config/temporal';
-import type { ProbeSummary } from '../activities/probeTypes';
 import { startSimCluster, type SimCluster } from '../sim/cluster';
-import { probeTable, probeWorkflowId } from '../cli/commands/probe';
 import { startDevServer, temporalAnswers, type DevServer } from './devServer';
 import { findTemporalCli } from './temporalCli';
 import { createAeWorker } from './worker';
@@ -17,7 +13,6 @@ export interface LocalStackOptions {
   nodes: number;
   /** The simulated cluster's one time-scale knob (simulated durations x this). */
   timeScale: number;
-  demo: boolean;
   log?: (line: string) => void;
 }
 
@@ -31,9 +26,9 @@ export interface LocalStack {
 }
 
 /**
- * The embedded default: a persistent dev server (SQLite under .data/, Web UI), the simulated cluster,
- * a worker, and (unless told not to) a demo probe of the simulated cluster. Everything it starts, it
- * stops; an already running dev server (e.g. the systemd unit) is reused and left alone.
+ * The embedded default: a persistent dev server (SQLite under .data/, Web UI), the simulated cluster
+ * and a worker (the demo run is workers/demo.ts). Everything it starts, it stops; an already running
+ * dev server (e.g. the systemd unit) is reused and left alone.
  */
 export async function startLocalStack(opts: LocalStackOptions): Promise<LocalStack> {
   const log = opts.log ?? ((line: string) => console.log(line));
@@ -78,18 +73,6 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     });
     log(`Worker: polling task queue "${TASK_QUEUE}"`);
 
-    if (opts.demo) {
-      const clientConnection = await Connection.connect({ address });
-      try {
-        const client = new Client({ connection: clientConnection });
-        const workflowId = probeWorkflowId(SIM_CLUSTER, new Date());
-        log(`Demo: probeCluster on the simulated cluster (workflow ${workflowId})`);
-        const summary = (await client.workflow.execute('probeCluster', { taskQueue: TASK_QUEUE, workflowId, args: [{ cluster: SIM_CLUSTER }] })) as ProbeSummary;
-        log(`\n${probeTable(summary)}\n\nSee it in the Web UI: ${workflowUiUrl(uiUrl, 'default', workflowId)}`);
-      } finally {
-        await clientConnection.close();
-      }
-    }
     return { address, uiUrl, sim, done, stop: stopAll };
   } catch (err) {
     await stopAll();

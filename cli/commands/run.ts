@@ -8,6 +8,8 @@ import { connectClient, requireWorker } from '../client';
 import { workflowIdFor } from '../format';
 import { RUN_INPUT_OPTIONS, RUN_INPUT_USAGE, runInputFromArgs } from '../runInput';
 import { UsageError } from '../usageError';
+import { verdictSummary } from '../verdicts';
+import type { ReproduceClaimsResult } from '../../workflows/reproduceClaims';
 
 export const usage = `ae run --cluster <name|path.yaml> [options] [--workflow-id ID] [--wait] [--json]
   Starts the reproduceClaims workflow (task queue ${TASK_QUEUE}) and prints its id and Web UI link.
@@ -98,7 +100,7 @@ export function failureMessage(err: unknown): string {
 }
 
 /** The live view on one stream: redraw in place on a terminal, changed lines with time stamps otherwise. */
-function liveView(stream: NodeJS.WriteStream): (p: RunProgress) => void {
+export function liveView(stream: NodeJS.WriteStream): (p: RunProgress) => void {
   let drawn: string[] = [];
   const seen = new Map<string, string>();
   return (p) => {
@@ -115,7 +117,7 @@ function liveView(stream: NodeJS.WriteStream): (p: RunProgress) => void {
 }
 
 /** Follows the run until it closes, drawing its progress; resolves with its result or rejects with its failure. */
-async function follow(handle: WorkflowHandle, draw: (p: RunProgress) => void): Promise<unknown> {
+export async function follow(handle: WorkflowHandle, draw: (p: RunProgress) => void): Promise<unknown> {
   let settled = false;
   const result = handle.result().finally(() => (settled = true));
   const poll = async () => {
@@ -180,7 +182,7 @@ export async function run(argv: string[]): Promise<number> {
     try {
       const result = await follow(handle, liveView(json ? process.stderr : process.stdout));
       if (json) console.log(JSON.stringify({ workflowId, ui, status: 'completed', result }, null, 2));
-      else console.log(`\n${workflowId} completed:\n${JSON.stringify(result, null, 2)}`);
+      else console.log(`\n${workflowId} completed:\n${JSON.stringify(result, null, 2)}\n\n${verdictSummary(result as ReproduceClaimsResult).join('\n')}`);
       return 0;
     } catch (err) {
       if (!(err instanceof WorkflowFailedError)) throw err;

@@ -1,5 +1,8 @@
 import { parseArgs } from 'node:util';
-import { DEFAULT_TEMPORAL_PORT, DEFAULT_UI_PORT } from '../../config/constants';
+import { DEFAULT_TEMPORAL_PORT, DEFAULT_UI_PORT, SIM_CLUSTER } from '../../config/constants';
+import { defaultDemoInput, runDemo } from '../../workers/demo';
+import type { ReproduceClaimsInput } from '../../workflows/inputs';
+import { runInputFromArgs } from '../runInput';
 import { startLocalStack } from '../../workers/localStack';
 import { installRuntime } from '../../workers/runtime';
 import { UsageError } from '../usageError';
@@ -10,16 +13,28 @@ import { UsageError } from '../usageError';
  */
 export const LOCAL_TIME_SCALE = 0.01;
 
-export const usage = `ae up [--no-demo] [--nodes N] [--time-scale ${LOCAL_TIME_SCALE}] [--port ${DEFAULT_TEMPORAL_PORT}] [--ui-port ${DEFAULT_UI_PORT}]
+export const usage = `ae up [--no-demo | --demo-input file.json] [--nodes N] [--time-scale ${LOCAL_TIME_SCALE}] [--port ${DEFAULT_TEMPORAL_PORT}] [--ui-port ${DEFAULT_UI_PORT}]
   The local stack (what \`npm start\` runs): a persistent Temporal dev server with its Web UI,
-  the simulated cluster (N nodes, default 4), a worker, and a demo run on the simulated cluster.
-  Stays up until Ctrl-C or SIGTERM, then stops everything it started. State lives in .data/
+  the simulated cluster (N nodes, default 4), a worker, and a demo: the whole reproduceClaims run
+  (every experiment, both hypervisors) on the simulated cluster, followed live, ending with the
+  claims' verdicts and the report's path. --demo-input runs that reproduceClaims input instead (its
+  cluster is always the simulated one). Stays up until Ctrl-C or SIGTERM, then stops everything it started. State lives in .data/
   (AE_DATA_DIR overrides).`;
 
 function intOption(name: string, value: string, min: number, max: number): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name} must be a whole number in ${min}..${max}, got "${value}"`);
   return n;
+}
+
+/** --demo-input file.json, validated here (the stack does not start on a bad one), on the simulated cluster. */
+function demoInputFrom(file: string): ReproduceClaimsInput {
+  try {
+    return runInputFromArgs({ cluster: SIM_CLUSTER, input: file }).config;
+  } catch (err) {
+    if (err instanceof UsageError) throw new UsageError(err.message.replace(/^--input /gm, '--demo-input '));
+    throw err;
+  }
 }
 
 function scaleOption(value: string): number {
@@ -34,6 +49,7 @@ export async function run(argv: string[]): Promise<number> {
     options: {
       demo: { type: 'boolean', default: true },
       'no-demo': { type: 'boolean', default: false },
+      'demo-input': { type: 'string' },
       nodes: { type: 'string', default: '4' },
       'time-scale': { type: 'string', default: String(LOCAL_TIME_SCALE) },
       port: { type: 'string', default: String(DEFAULT_TEMPORAL_PORT) },
@@ -43,9 +59,11 @@ export async function run(argv: string[]): Promise<number> {
   });
   // The stack prints its own progress; the SDK only speaks up for warnings (AE_LOG_LEVEL=INFO for more).
   installRuntime('WARN');
+  const demo = values.demo && !values['no-demo'];
+  const demoInput = values['demo-input'] !== undefined ? demoInputFrom(values['demo-input']) : undefined;
+  const nodes = intOption('nodes', values.nodes, 1, 64);
   const stack = await startLocalStack({
-    demo: values.demo && !values['no-demo'],
-    nodes: intOption('nodes', values.nodes, 1, 64),
+    nodes,
     timeScale: scaleOption(values['time-scale']),
     port: intOption('port', values.port, 1, 65535),
     uiPort: intOption('ui-port', values['ui-port'], 1, 65535),
@@ -53,6 +71,11 @@ export async function run(argv: string[]): Promise<number> {
   console.log(`\nReady. Web UI: ${stack.uiUrl}   Ctrl-C stops everything.`);
 
   let stopping = false;
+  if (demo) {
+    runDemo({ address: stack.address, uiUrl: stack.uiUrl, input: demoInput ?? defaultDemoInput(nodes), log: (line) => console.log(line), stream: process.stdout }).catch((err: Error) => {
+      if (!stopping) console.error(`Demo: ${err.message}`);
+    });
+  }
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) return;
     stopping = true;

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
@@ -21,7 +21,7 @@ afterAll(() => {
 
 function up(extra: string[] = []): Spawned {
   // TEMPORAL_ADDRESS is for clients; the stack itself must start its own server on `port`.
-  const s = spawnAe(['up', '--port', String(port), '--ui-port', String(uiPort), ...extra], { AE_DATA_DIR: dataDir, TEMPORAL_ADDRESS: '' });
+  const s = spawnAe(['up', '--port', String(port), '--ui-port', String(uiPort), ...extra], { AE_DATA_DIR: dataDir, AE_RUNS_DIR: path.join(dataDir, 'runs'), TEMPORAL_ADDRESS: '' });
   started.push(s);
   return s;
 }
@@ -45,13 +45,23 @@ async function stopAndCheckNoOrphans(stack: Spawned, signal: NodeJS.Signals): Pr
   expect(tree.filter(alive).map(commandLine)).toEqual([]);
 }
 
-it('npm start: dev server with UI, simulated cluster, worker, demo probe; Ctrl-C leaves nothing; a restart keeps the history', async () => {
-  const first = up();
+it('npm start: dev server with UI, simulated cluster, worker, a demo reproduceClaims ending with verdicts and the report; Ctrl-C leaves nothing; a restart keeps the history', async () => {
+  // A small demo (one experiment, GiantVM from the example baseline file) at time scale 0: the default demo is the whole AE.
+  const demoInput = path.join(dataDir, 'demo.json');
+  writeFileSync(demoInput, JSON.stringify({ experiments: ['E2'], hypervisors: ['fragvisor'], baseline: path.resolve('config/baselines/example-giantvm.yaml'), bench: { openLambda: { gapSeconds: 0 } } }));
+  const first = up(['--time-scale', '0', '--demo-input', demoInput]);
   await first.waitFor(/Ready\./, 120_000);
+  await first.waitFor(/Demo demo-sim-[\w-]+ (completed|failed)/, 180_000);
   const out = first.output();
-  expect(out).toMatch(/cluster sim \(SIMULATED\): 4\/4 nodes reachable/);
-  const workflowId = out.match(/workflow (probe-sim-[\w-]+)/)![1];
+  const workflowId = out.match(/Demo: reproduceClaims on the simulated cluster \(workflow (demo-sim-[\w-]+)\)/)![1];
   expect(out).toContain(`http://127.0.0.1:${uiPort}/namespaces/default/workflows/${workflowId}`);
+  expect(out.indexOf('Ready.')).toBeLessThan(out.indexOf('Demo: '));
+  expect(out).toMatch(/phase: experiments/); // the live view
+  expect(out).toContain(`Demo ${workflowId} completed.`);
+  expect(out).toMatch(/Verdicts \(SIMULATED[^\n]*\):\n  C1  (pass|fail|inconclusive) +\S.*\n  C2  (pass|fail|inconclusive) +\S.*\n  C3  (pass|fail|inconclusive) +\S/);
+  const report = out.match(/^Report: (\S+)$/m)![1];
+  expect(report).toBe(path.join(dataDir, 'runs', workflowId, 'report.html'));
+  expect(readFileSync(report, 'utf8')).toMatch(/^<!DOCTYPE html>/i);
   const ui = await fetch(`http://127.0.0.1:${uiPort}/`);
   expect(ui.status).toBe(200);
   await stopAndCheckNoOrphans(first, 'SIGINT');
@@ -67,4 +77,4 @@ it('npm start: dev server with UI, simulated cluster, worker, demo probe; Ctrl-C
     await connection.close();
   }
   await stopAndCheckNoOrphans(second, 'SIGTERM');
-}, 240_000);
+}, 400_000);

@@ -1,0 +1,51 @@
+import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { SIM_CLUSTER, TASK_QUEUE } from '../config/constants';
+import { workflowUiUrl } from '../config/temporal';
+import { failureMessage, follow, liveView } from '../cli/commands/run';
+import { workflowIdFor } from '../cli/format';
+import { verdictSummary } from '../cli/verdicts';
+import type { ReproduceClaimsInput } from '../workflows/inputs';
+import type { ReproduceClaimsResult } from '../workflows/reproduceClaims';
+
+/**
+ * What `npm start` demonstrates by default: the whole AE (every experiment, both hypervisors) on the
+ * simulated cluster, on the artifact's 4 nodes (fewer when the simulated cluster is smaller).
+ */
+export function defaultDemoInput(simNodes: number): ReproduceClaimsInput {
+  return { cluster: SIM_CLUSTER, nodeCounts: [Math.min(4, simNodes)] };
+}
+
+export interface DemoOptions {
+  address: string;
+  uiUrl: string;
+  input: ReproduceClaimsInput;
+  log: (line: string) => void;
+  /** Where the live progress goes (a terminal redraws in place; a pipe gets changed lines). */
+  stream: NodeJS.WriteStream;
+}
+
+/**
+ * Starts reproduceClaims on the simulated cluster, follows it live, and ends with the verdicts and
+ * the report's path. A failed run is reported, not thrown: the stack stays up to look into it.
+ */
+export async function runDemo(opts: DemoOptions): Promise<{ workflowId: string; result?: ReproduceClaimsResult }> {
+  const connection = await Connection.connect({ address: opts.address });
+  try {
+    const client = new Client({ connection });
+    const workflowId = workflowIdFor('demo', SIM_CLUSTER, new Date());
+    const ui = workflowUiUrl(opts.uiUrl, 'default', workflowId);
+    opts.log(`Demo: reproduceClaims on the simulated cluster (workflow ${workflowId})\n  ${ui}`);
+    const handle = await client.workflow.start('reproduceClaims', { taskQueue: TASK_QUEUE, workflowId, args: [opts.input] });
+    try {
+      const result = (await follow(handle, liveView(opts.stream))) as ReproduceClaimsResult;
+      opts.log(`\nDemo ${workflowId} completed.\n${verdictSummary(result).join('\n')}`);
+      return { workflowId, result };
+    } catch (err) {
+      if (!(err instanceof WorkflowFailedError)) throw err;
+      opts.log(`\nDemo ${workflowId} failed: ${failureMessage(err)}\n  ${ui}`);
+      return { workflowId };
+    }
+  } finally {
+    await connection.close();
+  }
+}
