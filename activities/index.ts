@@ -6,6 +6,7 @@ import { guestActivities } from './guest';
 import { withHeartbeat } from './heartbeat';
 import { kernelActivities } from './kernel';
 import { msgLayerActivities } from './msglayer';
+import { notifyActivities } from './notify';
 import { parseProbeOutput, probeCommand } from './probe';
 import { runActivities } from './run';
 import type { ClusterSummary, NodeProbe } from './probeTypes';
@@ -32,6 +33,7 @@ export function createActivities({ ssh }: ActivityDeps) {
     ...benchActivities({ ssh }),
     ...reportActivities(),
     ...provenanceActivities({ ssh }),
+    ...notifyActivities(),
     async loadClusterProfile({ cluster }: { cluster: string }): Promise<ClusterSummary> {
       return classified(async () => summarize(loadProfile(cluster)));
     },

@@ -5,6 +5,7 @@ import { dataDir, simStateDir } from '../config/paths';
 import { startSimCluster, type SimCluster } from '../sim/cluster';
 import { startDevServer, temporalAnswers, type DevServer } from './devServer';
 import { findTemporalCli } from './temporalCli';
+import { startWebhookListener } from '../webhook/server';
 import { createAeWorker } from './worker';
 
 export interface LocalStackOptions {
@@ -13,6 +14,8 @@ export interface LocalStackOptions {
   nodes: number;
   /** The simulated cluster's one time-scale knob (simulated durations x this). */
   timeScale: number;
+  /** Also run the CI webhook listener (webhook/server.ts). */
+  webhooks: boolean;
   log?: (line: string) => void;
 }
 
@@ -26,8 +29,8 @@ export interface LocalStack {
 }
 
 /**
- * The embedded default: a persistent dev server (SQLite under .data/, Web UI), the simulated cluster
- * and a worker (the demo run is workers/demo.ts). Everything it starts, it stops; an already running
+ * The embedded default: a persistent dev server (SQLite under .data/, Web UI), the simulated cluster,
+ * a worker and the webhook listener (the demo run is workers/demo.ts). Everything it starts, it stops; an already running
  * dev server (e.g. the systemd unit) is reused and left alone.
  */
 export async function startLocalStack(opts: LocalStackOptions): Promise<LocalStack> {
@@ -72,6 +75,17 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
       await done;
     });
     log(`Worker: polling task queue "${TASK_QUEUE}"`);
+
+    if (opts.webhooks) {
+      // A busy port or a bad mapping file must not take the stack down: say so and go on without webhooks.
+      try {
+        const listener = await startWebhookListener({ temporalAddress: address, uiUrl, log });
+        cleanups.push(() => listener.close());
+        log(`Webhooks: ${listener.url}/webhooks/github and /webhooks/generic (README: Webhooks)`);
+      } catch (err) {
+        log(`Webhooks: not started: ${(err as Error).message}`);
+      }
+    }
 
     return { address, uiUrl, sim, done, stop: stopAll };
   } catch (err) {

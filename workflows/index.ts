@@ -7,3 +7,4 @@ export { buildGuestKernel } from './guestKernel';
 export { clusterLease } from './clusterLease';
 export { reproduceClaims } from './reproduceClaims';
 export { runEpoch } from './epoch';
+export { notifyWhenDone } from './notifyWhenDone';

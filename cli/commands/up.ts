@@ -13,13 +13,14 @@ import { UsageError } from '../usageError';
  */
 export const LOCAL_TIME_SCALE = 0.01;
 
-export const usage = `ae up [--no-demo | --demo-input file.json] [--nodes N] [--time-scale ${LOCAL_TIME_SCALE}] [--port ${DEFAULT_TEMPORAL_PORT}] [--ui-port ${DEFAULT_UI_PORT}]
+export const usage = `ae up [--no-demo | --demo-input file.json] [--no-webhook] [--nodes N] [--time-scale ${LOCAL_TIME_SCALE}] [--port ${DEFAULT_TEMPORAL_PORT}] [--ui-port ${DEFAULT_UI_PORT}]
   The local stack (what \`npm start\` runs): a persistent Temporal dev server with its Web UI,
-  the simulated cluster (N nodes, default 4), a worker, and a demo: the whole reproduceClaims run
+  the simulated cluster (N nodes, default 4), a worker, the CI webhook listener (127.0.0.1:8787,
+  AE_WEBHOOK_PORT; --no-webhook skips it), and a demo: the whole reproduceClaims run
   (every experiment, both hypervisors) on the simulated cluster, followed live, ending with the
   claims' verdicts and the report's path. --demo-input runs that reproduceClaims input instead (its
-  cluster is always the simulated one). Stays up until Ctrl-C or SIGTERM, then stops everything it started. State lives in .data/
-  (AE_DATA_DIR overrides).`;
+  cluster is always the simulated one). Stays up until Ctrl-C or SIGTERM, then stops everything it
+  started. State lives in .data/ (AE_DATA_DIR overrides).`;
 
 function intOption(name: string, value: string, min: number, max: number): number {
   const n = Number(value);
@@ -50,6 +51,7 @@ export async function run(argv: string[]): Promise<number> {
       demo: { type: 'boolean', default: true },
       'no-demo': { type: 'boolean', default: false },
       'demo-input': { type: 'string' },
+      'no-webhook': { type: 'boolean', default: false },
       nodes: { type: 'string', default: '4' },
       'time-scale': { type: 'string', default: String(LOCAL_TIME_SCALE) },
       port: { type: 'string', default: String(DEFAULT_TEMPORAL_PORT) },
@@ -64,6 +66,7 @@ export async function run(argv: string[]): Promise<number> {
   const nodes = intOption('nodes', values.nodes, 1, 64);
   const stack = await startLocalStack({
     nodes,
+    webhooks: !values['no-webhook'],
     timeScale: scaleOption(values['time-scale']),
     port: intOption('port', values.port, 1, 65535),
     uiPort: intOption('ui-port', values['ui-port'], 1, 65535),

@@ -9,10 +9,12 @@ const dataDir = mkdtempSync(path.join(os.tmpdir(), 'ae-stack-'));
 const started: Spawned[] = [];
 let port: number;
 let uiPort: number;
+let webhookPort: number;
 
 beforeAll(async () => {
   port = await freePort();
   uiPort = await freePort();
+  webhookPort = await freePort();
 });
 
 afterAll(() => {
@@ -21,7 +23,7 @@ afterAll(() => {
 
 function up(extra: string[] = []): Spawned {
   // TEMPORAL_ADDRESS is for clients; the stack itself must start its own server on `port`.
-  const s = spawnAe(['up', '--port', String(port), '--ui-port', String(uiPort), ...extra], { AE_DATA_DIR: dataDir, AE_RUNS_DIR: path.join(dataDir, 'runs'), TEMPORAL_ADDRESS: '' });
+  const s = spawnAe(['up', '--port', String(port), '--ui-port', String(uiPort), ...extra], { AE_DATA_DIR: dataDir, AE_RUNS_DIR: path.join(dataDir, 'runs'), AE_WEBHOOK_PORT: String(webhookPort), AE_WEBHOOK_GITHUB_SECRET: 'local-stack-test', TEMPORAL_ADDRESS: '' });
   started.push(s);
   return s;
 }
@@ -64,6 +66,10 @@ it('npm start: dev server with UI, simulated cluster, worker, a demo reproduceCl
   expect(readFileSync(report, 'utf8')).toMatch(/^<!DOCTYPE html>/i);
   const ui = await fetch(`http://127.0.0.1:${uiPort}/`);
   expect(ui.status).toBe(200);
+  // The webhook listener is up on loopback and refuses an unsigned push (nothing starts).
+  expect(out).toContain(`Webhooks: http://127.0.0.1:${webhookPort}/webhooks/github`);
+  const push = await fetch(`http://127.0.0.1:${webhookPort}/webhooks/github`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-github-event': 'push' }, body: '{}' });
+  expect(push.status).toBe(401);
   await stopAndCheckNoOrphans(first, 'SIGINT');
 
   const second = up(['--no-demo']);
