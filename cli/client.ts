@@ -1,5 +1,7 @@
 import { Client, Connection } from '@temporalio/client';
-import { temporalConnectConfig } from '../config/temporal';
+import { DEFAULT_UI_PORT } from '../config/constants';
+import { temporalConnectConfig, workflowUiUrl } from '../config/temporal';
+import { EXIT, ExitError } from './exitError';
 
 /** A client for the configured Temporal, or one clear error saying how to get one. */
 export async function connectClient(): Promise<{ client: Client; close: () => Promise<void>; namespace: string; address: string }> {
@@ -23,4 +25,26 @@ export async function requireWorker(client: Client, namespace: string, taskQueue
   if (!res.pollers?.length) {
     throw new Error(`no worker is polling task queue "${taskQueue}": start the local stack (\`npm start\`) or a worker (\`npx ae worker\`)`);
   }
+}
+
+export type Connected = Awaited<ReturnType<typeof connectClient>>;
+
+/** Runs `fn` with a client and closes it after; an unreachable Temporal is exit code 3. */
+export async function withTemporal(fn: (t: Connected) => Promise<number>): Promise<number> {
+  let connected: Connected;
+  try {
+    connected = await connectClient();
+  } catch (err) {
+    throw new ExitError((err as Error).message, EXIT.unreachable);
+  }
+  try {
+    return await fn(connected);
+  } finally {
+    await connected.close();
+  }
+}
+
+/** The Web UI link of a workflow (AE_UI_URL, default the local dev server's UI). */
+export function uiLink(namespace: string, workflowId: string): string {
+  return workflowUiUrl(process.env.AE_UI_URL ?? `http://127.0.0.1:${DEFAULT_UI_PORT}`, namespace, workflowId);
 }

@@ -20,6 +20,15 @@ export function formatDuration(seconds: number): string {
  * cluster in the UI. A .yaml path counts by its file name.
  */
 export function workflowIdFor(prefix: string, cluster: string, now: Date): string {
-  const name = path.basename(cluster).replace(/\.ya?ml$/, '');
-  return `${prefix}-${name}-${now.toISOString().replace(/[:.]/g, '-')}`;
+  return `${prefix}-${clusterName(cluster)}-${now.toISOString().replace(/[:.]/g, '-')}`;
+}
+
+/** A cluster reference's name: the profile name, or a .yaml path's file name. */
+export function clusterName(cluster: string): string {
+  return path.basename(cluster).replace(/\.ya?ml$/, '');
+}
+
+/** `--json` output: one JSON document on stdout. */
+export function printJson(value: unknown): void {
+  console.log(JSON.stringify(value, null, 2));
 }

@@ -1,9 +1,8 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { DEFAULT_UI_PORT, TASK_QUEUE } from '../../config/constants';
-import { workflowUiUrl } from '../../config/temporal';
+import { TASK_QUEUE } from '../../config/constants';
 import type { ProbeSummary } from '../../activities/probeTypes';
-import { connectClient, requireWorker } from '../client';
+import { connectClient, requireWorker, uiLink } from '../client';
 import { formatDuration, table, workflowIdFor } from '../format';
 import { UsageError } from '../usageError';
 
@@ -42,7 +41,7 @@ export async function run(argv: string[]): Promise<number> {
     const workflowId = probeWorkflowId(cluster, new Date());
     const handle = await client.workflow.start('probeCluster', { taskQueue: TASK_QUEUE, workflowId, args: [{ cluster }] });
     const summary = (await handle.result()) as ProbeSummary;
-    const ui = workflowUiUrl(process.env.AE_UI_URL ?? `http://127.0.0.1:${DEFAULT_UI_PORT}`, namespace, workflowId);
+    const ui = uiLink(namespace, workflowId);
     if (values.json) console.log(JSON.stringify({ workflowId, ui, ...summary }, null, 2));
     else console.log(`${probeTable(summary)}\n\nworkflow ${workflowId}: ${ui}`);
     return summary.reachable === summary.total ? 0 : 3;

@@ -1,10 +1,9 @@
 import { parseArgs } from 'node:util';
 import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client, type WorkflowHandle, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
-import { DEFAULT_UI_PORT, TASK_QUEUE } from '../../config/constants';
-import { workflowUiUrl } from '../../config/temporal';
+import { TASK_QUEUE } from '../../config/constants';
 import { runId as runIdSchema } from '../../workflows/inputs';
 import { runProgressQuery, type RunProgress } from '../../workflows/progress';
-import { connectClient, requireWorker } from '../client';
+import { connectClient, requireWorker, uiLink } from '../client';
 import { workflowIdFor } from '../format';
 import { RUN_INPUT_OPTIONS, RUN_INPUT_USAGE, runInputFromArgs } from '../runInput';
 import { UsageError } from '../usageError';
@@ -173,7 +172,7 @@ export async function run(argv: string[]): Promise<number> {
       return 3;
     }
     const handle = await start(client, workflowId, config);
-    const ui = workflowUiUrl(process.env.AE_UI_URL ?? `http://127.0.0.1:${DEFAULT_UI_PORT}`, namespace, workflowId);
+    const ui = uiLink(namespace, workflowId);
     if (!json) console.log(`started ${workflowId} on cluster ${config.cluster}\n  ${ui}`);
     if (!wait) {
       if (json) console.log(JSON.stringify({ workflowId, runId: handle.firstExecutionRunId, ui }, null, 2));
