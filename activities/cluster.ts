@@ -21,6 +21,7 @@ export function summarize({ profile, hash }: LoadedProfile): ClusterSummary {
     ...(profile.client ? { client: profile.client.host } : {}),
     ssh: { connectTimeoutSeconds: profile.ssh.connectTimeoutSeconds },
     timeouts: { ...profile.timeouts },
+    ...(profile.claims ? { claims: profile.claims } : {}),
   };
 }
 

@@ -1,4 +1,5 @@
 /** Shapes the probe activities return; type-only, shared with workflow code. */
+import type { ClaimSettingsInput } from '../workflows/claims/settings';
 
 /** Where a node's BMC answers, for the plan's ipmitool lines: the password stays in the worker's environment. */
 export interface BmcEndpoint {
@@ -23,6 +24,8 @@ export interface ClusterSummary {
   ssh: { connectTimeoutSeconds: number };
   /** Per-step timeouts in seconds (config/schema.ts timeoutsSchema). */
   timeouts: { probe: number; kernelBuild: number; kernelInstall: number; reboot: number; messagingLayer: number; vmBoot: number; benchmark: number; operator: number };
+  /** The profile's claim settings (a run's input `claims` overrides them field by field). */
+  claims?: ClaimSettingsInput;
 }
 
 export interface NodeProbe {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { claimSettingsSchema } from '../workflows/claims/settings';
 import { describeInput } from './errors';
 
 /**
@@ -259,6 +260,9 @@ export const clusterProfileSchema = mapping(`a cluster profile: a YAML mapping w
   source: sourceSchema.optional().describe('Git remotes to clone the kernel sources from when a node has no checkout (a present checkout is only fetched when it lacks the pinned commit).'),
   ssh: sshSchema.default(() => sshSchema.parse({})).describe('SSH client settings of the control host.'),
   timeouts: timeoutsSchema.default(() => timeoutsSchema.parse({})).describe('Per-step timeouts in seconds.'),
+  claims: claimSettingsSchema
+    .optional()
+    .describe("How this cluster's claims are judged (minRepetitions, maxRepetitions, timeBudgetMinutes, c1, c2, c3); a run's input `claims` overrides it field by field."),
 }).superRefine((profile, ctx) => {
   if (profile.nodes.length === 0) return;
   const origins = profile.nodes.flatMap((n, i) => (n.origin ? [i] : []));

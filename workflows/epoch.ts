@@ -1,7 +1,7 @@
-import { CancellationScope, defineQuery, proxyActivities, setCurrentDetails, setHandler } from '@temporalio/workflow';
+import { ActivityCancellationType, ApplicationFailure, CancellationScope, defineQuery, proxyActivities, setCurrentDetails, setHandler } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { bootCycle, type CycleNode } from './bootCycle';
-import { benchVariants, measurementKeyId, type BenchSettingsInput, type MeasurementKey, type Pinning } from './commands/bench';
+import { benchVariants, measurementKeyId, type BenchSettingsInput, type MeasurementKey, type Pinning, type PlannedVariant } from './commands/bench';
 import { firstLine, rootFailure, rootMessage } from './failureCause';
 import { NON_RETRYABLE_SETUP } from './failures';
 import type { Experiment, Hypervisor } from './inputs';
@@ -13,7 +13,10 @@ import type { RunPhase, NodeProgress, StepState } from './progress';
  * guest ready, guest setup and pinning, every variant x repetition, VM stopped. The VM cannot be
  * restarted: a VM that dies or a guest that does not boot costs a fresh boot cycle and a retry of
  * this epoch only, at most EPOCH_ATTEMPTS times. Measurements already recorded under their key are
- * not taken again (a resumed run, a retried epoch).
+ * not taken again (a resumed run, a retried epoch). With `only`, it measures just those variants and
+ * repetition numbers (the run's added repetitions, numbered after the highest recorded).
+ * Cancellation leaves nothing running: a VM being launched is launched to the end and stopped, a
+ * benchmark's commands are killed before the epoch reports itself cancelled.
  */
 
 export const EPOCH_ATTEMPTS = 2;
@@ -33,6 +36,10 @@ export interface EpochInput {
   guestKernel: string;
   timeouts: { reboot: number; operator: number; messagingLayer: number; vmBoot: number; benchmark: number };
   bench?: BenchSettingsInput;
+  /** Only these variants, these repetition numbers (instead of every variant x 1..repetitions). */
+  only?: { variant: string; repetitions: number[] }[];
+  /** The round of added repetitions this epoch serves: names its children and VM logs apart from the first epoch's. */
+  extra?: number;
 }
 
 export interface EpochResult {
@@ -63,12 +70,25 @@ const NON_RETRYABLE = [...NON_RETRYABLE_SETUP, ...VM_FAILURES, 'VmNetworkFailed'
 
 export const epochName = (i: Pick<EpochInput, 'hypervisor' | 'experiment' | 'nodes'>): string => `${i.hypervisor}/${i.experiment}-n${i.nodes.length}`;
 
+/** The (variant, repetition) pairs an epoch measures, in run order (variants grouped by pinning). */
+export function epochMeasurements(variants: readonly PlannedVariant[], repetitions: number, only?: EpochInput['only']): (PlannedVariant & { repetition: number })[] {
+  if (!only) return variants.flatMap((v) => Array.from({ length: repetitions }, (_, r) => ({ ...v, repetition: r + 1 })));
+  const unknown = only.filter((o) => !variants.some((v) => v.variant === o.variant));
+  if (unknown.length > 0) throw new Error(`not variants of this epoch: ${unknown.map((o) => o.variant).join(', ')} (it has ${variants.map((v) => v.variant).join(', ')})`);
+  return variants.flatMap((v) => only.filter((o) => o.variant === v.variant).flatMap((o) => o.repetitions.map((repetition) => ({ ...v, repetition }))));
+}
+
 export async function runEpoch(input: EpochInput): Promise<EpochResult> {
-  const epoch = epochName(input);
+  const epoch = input.extra ? `${epochName(input)}/extra-${input.extra}` : epochName(input);
   const ref = { cluster: input.cluster, profileHash: input.profileHash, runId: input.runId };
   const nodeCount = input.nodes.length;
-  const variants = benchVariants(input.experiment, nodeCount, input.bench);
-  const progress: EpochProgress = { epoch, phase: 'reboot', nodes: {}, done: 0, total: variants.length * input.repetitions };
+  let planned: ReturnType<typeof epochMeasurements>;
+  try {
+    planned = epochMeasurements(benchVariants(input.experiment, nodeCount, input.bench), input.repetitions, input.only);
+  } catch (err) {
+    throw ApplicationFailure.nonRetryable(`${epoch}: invalid input: only: ${(err as Error).message}`, 'InvalidInput', { field: 'only' });
+  }
+  const progress: EpochProgress = { epoch, phase: 'reboot', nodes: {}, done: 0, total: planned.length };
   setHandler(epochProgressQuery, () => progress);
   const show = () => setCurrentDetails(`**${epoch}** ${progress.phase}: ${progress.done}/${progress.total} measurements${progress.current ? ` (${progress.current})` : ''}`);
   const reporter = {
@@ -101,6 +121,8 @@ export async function runEpoch(input: EpochInput): Promise<EpochResult> {
   // A repetition that fails (e.g. BenchmarkFailed: too many failed requests) is retried alone, a few times.
   const { runBenchmark } = proxyActivities<Activities>({
     startToCloseTimeout: withMargin(input.timeouts.benchmark),
+    // Cancelled: wait until its commands on the client and the guest are killed (it heartbeats every 2 s).
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     // It heartbeats every 2 s: a worker that died is noticed in seconds, the repetition retried elsewhere.
     heartbeatTimeout: '20 seconds',
     retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE },
@@ -108,7 +130,7 @@ export async function runEpoch(input: EpochInput): Promise<EpochResult> {
 
   const recorded = new Set(await listMeasurements({ runId: input.runId }).then((keys) => keys.map(measurementKeyId)));
   const key = (variant: string, repetition: number): MeasurementKey => ({ hypervisor: input.hypervisor, experiment: input.experiment, nodeCount, variant, repetition });
-  const todo = variants.flatMap((v) => Array.from({ length: input.repetitions }, (_, r) => ({ ...v, repetition: r + 1 }))).filter((m) => !recorded.has(measurementKeyId(key(m.variant, m.repetition))));
+  const todo = planned.filter((m) => !recorded.has(measurementKeyId(key(m.variant, m.repetition))));
   const reused = progress.total - todo.length;
   progress.done = reused;
   if (todo.length === 0) return { epoch, measured: 0, reused, attempts: 0 };
@@ -124,7 +146,9 @@ export async function runEpoch(input: EpochInput): Promise<EpochResult> {
     reporter.phase('vm');
     let jobs: Awaited<ReturnType<typeof launchVm>>['jobs'] | undefined;
     try {
-      jobs = (await launchVm({ ...ref, hypervisor: input.hypervisor, experiment: input.experiment, nodeCount, kernelImage: input.guestKernel, epoch: `${epoch}/${attempt}` })).jobs;
+      // Not cancellable: a launch cut short would leave a VM whose jobs this epoch never learnt, so nothing could stop it.
+      const launch = { ...ref, hypervisor: input.hypervisor, experiment: input.experiment, nodeCount, kernelImage: input.guestKernel, epoch: `${epoch}/${attempt}` };
+      jobs = (await CancellationScope.nonCancellable(() => launchVm(launch))).jobs;
       await awaitGuest({ ...ref, jobs, timeoutSeconds: input.timeouts.vmBoot });
       let pinned: Pinning | undefined | null = null;
       reporter.phase('guest setup');

@@ -32,6 +32,8 @@ export interface RunProgress {
   /** Stage keys of the plan with their state, in plan order. */
   stages: { key: string; title: string; state: StepState }[];
   nodes: Record<string, NodeProgress>;
+  /** Paused by an operator (`pause` update): the step in flight finishes, the next waits for `resume`. */
+  paused?: boolean;
   /** Who the run waits for: the run holding the cluster, an operator. */
   waitingFor?: string;
   /** Last error, when phase is failed. */

@@ -1,6 +1,6 @@
 import { figureSvg, timelineSvg } from './charts';
 import { reportFigures, timelineData } from './figures';
-import { epochsTable, isSimulated, nodesTable, pointsTable, provenanceFacts, ruleLines, simulatedNotice, timeTable, toolsTable, verdictTable, type ReportInput, type Table } from './model';
+import { epochsTable, extraNote, isSimulated, nodesTable, pointsTable, provenanceFacts, ruleLines, simulatedNotice, timeTable, toolsTable, verdictTable, type ReportInput, type Table } from './model';
 import { escapeMarkup as x, VERDICT_WORD } from './text';
 
 /**
@@ -54,7 +54,8 @@ export function renderReportHtml(input: ReportInput): string {
   body.push(`<p class="meta">Generated ${x(input.generatedAt)} from the run store by <code>ae report ${x(runId)}</code>; ${input.results.count} measurement(s).</p>`);
   if (simulated) body.push(`<div class="simulated" role="alert">${x(simulatedNotice(input))}</div>`);
 
-  body.push('<section id="verdicts"><h2>Verdicts</h2>', table(verdictTable(claims), verdictCell(1), ' class="verdicts"'), '</section>');
+  const extra = extraNote(claims);
+  body.push('<section id="verdicts"><h2>Verdicts</h2>', table(verdictTable(claims), verdictCell(1), ' class="verdicts"'), ...(extra ? [`<p class="caption">${x(extra)}</p>`] : []), '</section>');
 
   const sections = reportFigures({ measurements: input.results.measurements, ...(input.baseline ? { baseline: input.baseline } : {}), netMetric: claims.settings.c3.netMetric });
   body.push('<section id="figures"><h2>Figures</h2>');
@@ -69,7 +70,7 @@ export function renderReportHtml(input: ReportInput): string {
   for (const c of claims.claims) {
     body.push(`<h3 id="claim-${x(c.id)}">${x(c.id)} ${badge(c.verdict)}</h3>`, `<p>${x(c.statement)}</p>`, `<p><strong>Why:</strong> ${x(c.why)}</p>`);
     body.push(`<ul class="rule">${ruleLines(c).map((l) => `<li>${x(l)}</li>`).join('')}</ul>`);
-    body.push(c.points.length > 0 ? table(pointsTable(c), verdictCell(1)) : '<p class="caption">No compared points.</p>');
+    body.push(c.points.length > 0 ? table(pointsTable(c, claims.extra), verdictCell(1)) : '<p class="caption">No compared points.</p>');
   }
   body.push('</section>');
 

@@ -2,9 +2,10 @@ import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { runsDir } from '../../config/paths';
-import { judgeClaims, type ClaimId, type ClaimsReport } from '../../workflows/claims/claims';
+import { judgeClaims, morePointsNeeded, type ClaimId, type ClaimsReport, type MoreRepetitions } from '../../workflows/claims/claims';
+import type { ExtraRepetitionsRecord } from '../../workflows/claims/extra';
 import type { Verdict } from '../../workflows/claims/rules';
-import type { ClaimSettingsInput } from '../../workflows/claims/settings';
+import type { ClaimSettings, ClaimSettingsInput } from '../../workflows/claims/settings';
 import { classified } from '../failures';
 import type { ProvenanceFile } from '../provenance';
 import { writeAtomic, type ResultsFile } from '../results';
@@ -125,8 +126,38 @@ export async function buildReport(runId: string, options: BuildReportOptions): P
   return { files: { ...REPORT_FILES }, verdicts: claims.claims.map((c) => ({ id: c.id, verdict: c.verdict, why: c.why })), simulated };
 }
 
+export interface JudgeRunInput {
+  runId: string;
+  /** The run's effective settings (profile, then input). */
+  settings: ClaimSettings;
+  /** What the run added so far, recorded in claims.json. */
+  extra?: ExtraRepetitionsRecord;
+}
+
+export interface JudgeRunResult {
+  verdicts: { id: ClaimId; verdict: Verdict }[];
+  /** The repetitions that could decide a point inconclusive only for too wide an interval (morePointsNeeded). */
+  more: MoreRepetitions[];
+}
+
+/** Judges the run's results.json (with baseline.json) and writes claims.json; returns only verdicts and what to add. */
+async function judgeStored({ runId, settings, extra }: JudgeRunInput): Promise<JudgeRunResult> {
+  runFile(runId, [REPORT_FILES.claims]); // checks the run id is a safe folder name
+  const results = await readJson<ResultsFile>(runId, 'results.json', withArray('measurements'));
+  const baseline = await readJson<StoredBaseline>(runId, 'baseline.json', withArray('measurements'));
+  const measurements = results?.measurements ?? [];
+  const claims: ClaimsReport = { ...judgeClaims({ measurements, ...(baseline ? { baseline } : {}), settings }), ...(extra ? { extra } : {}) };
+  await writeAtomic(runFile(runId, [REPORT_FILES.claims]).file, `${JSON.stringify(claims, null, 2)}\n`);
+  return { verdicts: claims.claims.map((c) => ({ id: c.id, verdict: c.verdict })), more: morePointsNeeded(claims, { already: measurements.map((m) => m.key), reasons: ['too-wide'] }) };
+}
+
 export function reportActivities() {
   return {
+    /** claims.json from the run's results with the run's settings; what more repetitions could decide. */
+    async judgeRun(input: JudgeRunInput): Promise<JudgeRunResult> {
+      return classified(() => judgeStored(input));
+    },
+
     /**
      * Writes report.html, report.md and junit.xml from the run store's files; claims.json as the
      * run wrote it (judged here only when it is missing). Returns the relative paths and verdicts.

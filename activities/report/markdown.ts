@@ -1,5 +1,5 @@
 import { timelineData } from './figures';
-import { epochsTable, isSimulated, nodesTable, pointsTable, provenanceFacts, ruleLines, simulatedNotice, timeTable, toolsTable, verdictTable, type ReportInput, type Table } from './model';
+import { epochsTable, extraNote, isSimulated, nodesTable, pointsTable, provenanceFacts, ruleLines, simulatedNotice, timeTable, toolsTable, verdictTable, type ReportInput, type Table } from './model';
 import { markdownCell, VERDICT_WORD } from './text';
 
 /** report.md: the verdicts and tables of report.html without the charts, for a CI summary or a pull request. */
@@ -18,10 +18,12 @@ export function renderReportMd(input: ReportInput): string {
   if (isSimulated(input)) out.push(`> **${paragraph(simulatedNotice(input))}**`, '');
   const summary = claims.claims.map((c) => `${c.id} ${VERDICT_WORD[c.verdict]}`).join(', ');
   out.push(`**Verdicts:** ${summary || 'no claims judged'}`, '', table(verdictTable(claims)), '');
+  const extra = extraNote(claims);
+  if (extra) out.push(paragraph(extra), '');
 
   for (const c of claims.claims) {
     out.push(`## ${c.id}: ${VERDICT_WORD[c.verdict]}`, '', paragraph(c.statement), '', ...ruleLines(c).map((l) => `- ${paragraph(l)}`), '');
-    out.push(c.points.length > 0 ? table(pointsTable(c)) : '_No compared points._', '');
+    out.push(c.points.length > 0 ? table(pointsTable(c, claims.extra)) : '_No compared points._', '');
   }
 
   const epochs = epochsTable(input.run);

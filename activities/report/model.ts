@@ -1,4 +1,5 @@
 import type { ClaimsReport, Claim } from '../../workflows/claims/claims';
+import { addedToPoint } from '../../workflows/claims/extra';
 import type { BaselineFigures } from '../../workflows/claims/rules';
 import type { ReproduceClaimsResult } from '../../workflows/reproduceClaims';
 import type { TimelineSpan } from '../../workflows/timeline';
@@ -67,9 +68,26 @@ export function compactKeys(keys: readonly string[]): string[] {
   return [...reps].map(([variant, r]) => (r.length > 0 ? `${variant}.rep${r.join(',')}` : variant));
 }
 
-export function pointsTable(c: Claim): Table {
+/** One line on the repetitions the run added to narrow intervals, when it added any. */
+export function extraNote(report: ClaimsReport): string | undefined {
+  const extra = report.extra;
+  if (!extra) return undefined;
+  const total = extra.added.reduce((s, a) => s + a.added, 0);
+  if (total === 0) return `Added repetitions: none (${extra.stopped}).`;
+  const per = extra.added.map((a) => `${a.hypervisor}.${a.experiment}.n${a.nodeCount}.${a.variant} +${a.added}`).join(', ');
+  return `Added repetitions: ${total} in ${extra.rounds} extra round(s) to narrow intervals that overlapped a threshold (${per}); stopped: ${extra.stopped}.`;
+}
+
+export function pointsTable(c: Claim, extra?: ClaimsReport['extra']): Table {
+  // The column appears only when the run added repetitions.
+  const tally = extra && extra.added.length > 0 ? extra.added : undefined;
+  const added = (p: Claim['points'][number]) => {
+    if (!tally) return [];
+    const a = addedToPoint(tally, p.variants);
+    return [`+${a.fragvisor} / +${a.reference}`];
+  };
   return {
-    header: ['point', 'verdict', 'FragVisor (mean [95% CI] n)', 'reference', 'ratio [95% CI]', 'must lie', 'why', 'evidence'],
+    header: ['point', 'verdict', 'FragVisor (mean [95% CI] n)', 'reference', 'ratio [95% CI]', 'must lie', ...(tally ? ['added repetitions (FragVisor / reference)'] : []), 'why', 'evidence'],
     rows: c.points.map((p) => [
       p.label,
       VERDICT_WORD[p.verdict],
@@ -77,6 +95,7 @@ export function pointsTable(c: Claim): Table {
       formatStats(p.reference),
       formatRatio(p.ratio),
       `${p.direction} ${formatNumber(p.threshold)}`,
+      ...added(p),
       p.why,
       [...compactKeys(p.keys), ...(p.baselineEntry !== undefined ? [`baseline file measurements[${p.baselineEntry}]`] : [])].join(', '),
     ]),

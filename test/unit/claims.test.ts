@@ -447,4 +447,11 @@ describe('morePointsNeeded', () => {
     const one = [...e1('fragvisor', { '250ms': [12.5], '500ms': [6.25] }), ...e1('giantvm', C1_GV)];
     expect(asks(morePointsNeeded(judgeClaims({ measurements: one }), { already: keysOf(one) }))).toEqual(['fragvisor.E1.n4.php-250ms 1+2 [2,3]', 'fragvisor.E1.n4.php-500ms 1+2 [2,3]']);
   });
+
+  it("reasons: ['too-wide'] (what a run acts on) leaves points short of minRepetitions alone", () => {
+    const one = [...e1('fragvisor', { '250ms': [12.5], '500ms': [6.25] }), ...e1('giantvm', C1_GV)];
+    expect(morePointsNeeded(judgeClaims({ measurements: one }), { already: keysOf(one), reasons: ['too-wide'] })).toEqual([]);
+    const wide = [...e1('fragvisor', { '250ms': around(10.2, 0.05), '500ms': C1_FV['500ms'] }), ...e1('giantvm', { '250ms': around(10, 0.05), '500ms': C1_GV['500ms'] })];
+    expect(asks(morePointsNeeded(judgeClaims({ measurements: wide }), { already: keysOf(wide), reasons: ['too-wide'], maxRepetitions: 4 }))).toEqual(['fragvisor.E1.n4.php-250ms 3+1 [4]', 'giantvm.E1.n4.php-250ms 3+1 [4]']);
+  });
 });

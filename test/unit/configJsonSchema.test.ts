@@ -67,7 +67,7 @@ describe('config/profile.schema.json', () => {
     expect(schema.additionalProperties).toBe(false);
     expect(schema.required).toEqual(['name', 'nodes', 'paths', 'guest']);
     const props = schema.properties as Record<string, Json>;
-    expect(Object.keys(props)).toEqual(['name', 'description', 'simulated', 'nodes', 'paths', 'guest', 'client', 'source', 'ssh', 'timeouts']);
+    expect(Object.keys(props)).toEqual(['name', 'description', 'simulated', 'nodes', 'paths', 'guest', 'client', 'source', 'ssh', 'timeouts', 'claims']);
     const node = (props.nodes.items as Json) ?? {};
     expect(props.nodes).toMatchObject({ type: 'array', minItems: 1 });
     expect(node).toMatchObject({ type: 'object', additionalProperties: false, required: ['name', 'host', 'rdmaIp'] });

@@ -4,7 +4,8 @@
  * into a verdict. Pure and deterministic: workflow code runs it too.
  */
 import { compareMeasurementKeys, type Measurement, type MeasurementKey } from '../commands/bench';
-import { estimateOf, ruleC1, ruleC2, ruleC3, sideOfThreshold, type BaselineFigures, type ClaimPoint, type Rule, type RuleResult, type Stats, type Verdict, type VariantRef } from './rules';
+import { estimateOf, ruleC1, ruleC2, ruleC3, sideOfThreshold, type BaselineFigures, type ClaimPoint, type InconclusiveReason, type Rule, type RuleResult, type Stats, type Verdict, type VariantRef } from './rules';
+import type { ExtraRepetitionsRecord } from './extra';
 import { claimSettings, type ClaimSettings, type ClaimSettingsInput } from './settings';
 import { ratioCi95, type Estimate } from './stats';
 
@@ -30,6 +31,8 @@ export interface ClaimsReport {
   claims: Claim[];
   /** The settings the verdicts used, defaults filled in. */
   settings: ClaimSettings;
+  /** What the run added to narrow intervals (claims.json of a run that judged more than once). */
+  extra?: ExtraRepetitionsRecord;
 }
 
 export interface JudgeClaimsInput {
@@ -94,6 +97,11 @@ export interface MorePointsOptions {
   already: readonly MeasurementKey[];
   /** Default: the report's settings.maxRepetitions. */
   maxRepetitions?: number;
+  /**
+   * The inconclusive points to act on (default both). A run passes `['too-wide']`: a side short of
+   * minRepetitions is what its input asked for, not for the run to override.
+   */
+  reasons?: readonly ('too-few' | 'too-wide')[];
 }
 
 /** A side measured with `n` repetitions, as it would look with `n` of them and the same mean and spread. */
@@ -129,11 +137,12 @@ function targetRepetitions(p: ClaimPoint, have: (r: VariantRef) => number, min: 
 export function morePointsNeeded(report: ClaimsReport, options: MorePointsOptions): MoreRepetitions[] {
   const { minRepetitions } = report.settings;
   const max = options.maxRepetitions ?? report.settings.maxRepetitions;
+  const reasons: readonly (InconclusiveReason | undefined)[] = options.reasons ?? ['too-few', 'too-wide'];
   const recorded = (r: VariantRef) => options.already.filter((k) => k.hypervisor === r.hypervisor && k.experiment === r.experiment && k.nodeCount === r.nodeCount && k.variant === r.variant);
   const have = (r: VariantRef, s: Stats) => Math.max(recorded(r).length, s.n ?? 0);
   const wanted = new Map<string, MoreRepetitions>();
   for (const claim of report.claims.filter((c) => c.verdict === 'inconclusive')) {
-    for (const p of claim.points.filter((q) => q.reason === 'too-few' || q.reason === 'too-wide')) {
+    for (const p of claim.points.filter((q) => reasons.includes(q.reason))) {
       const ref = p.reference!;
       if (!p.variants.reference && ref.n !== undefined && ref.n < minRepetitions) continue;
       const measured = [

@@ -96,7 +96,8 @@ type Side =
 
 const where = (r: VariantRef) => `${r.experiment} n${r.nodeCount} ${r.variant}`;
 const fmt = (x: number) => String(Number(x.toPrecision(4)));
-const sameVariant = (a: VariantRef, b: VariantRef) => a.hypervisor === b.hypervisor && a.experiment === b.experiment && a.nodeCount === b.nodeCount && a.variant === b.variant;
+/** The same variant of the same epoch (repetitions aside). */
+export const sameVariant = (a: VariantRef, b: VariantRef) => a.hypervisor === b.hypervisor && a.experiment === b.experiment && a.nodeCount === b.nodeCount && a.variant === b.variant;
 
 /** The repetitions of one variant that carry `metric`, in repetition order. */
 function measuredSide(measurements: readonly Measurement[], variant: VariantRef, metric: string, name: string): Side {
