@@ -92,6 +92,8 @@ export interface InspectKernelInput extends KernelNodeRef {
 
 export interface InspectKernelResult {
   upToDate: boolean;
+  /** Built from this commit and configuration, only not the default kernel now: install, do not build. */
+  installOnly?: true;
   reason: string;
   /** `uname -r` now. */
   running: string;

@@ -123,14 +123,19 @@ export interface WantedKernel {
  * Whether the node already runs the kernel wanted: its marker names the same flavour, commit, config
  * hash and origin, and `uname -r` is the marker's release. The reason says why not, for the history.
  */
-export function kernelUpToDate(inspect: InspectOutput, want: WantedKernel): { upToDate: boolean; reason: string } {
+/**
+ * Whether the node runs the wanted build. `installOnly`: the tree still holds that build (marker,
+ * commit, configuration and origin flag all match) but another kernel is the default now, e.g. the
+ * other hypervisor's: installing it again is enough, no rebuild.
+ */
+export function kernelUpToDate(inspect: InspectOutput, want: WantedKernel): { upToDate: boolean; reason: string; installOnly?: true } {
   const m = inspect.marker;
   if (!m) return { upToDate: false, reason: inspect.markerProblem ?? 'no install marker on the node' };
   if (m.flavour !== want.flavour) return { upToDate: false, reason: `the marker is for ${m.flavour}, not ${want.flavour}` };
   if (m.commit !== want.commit) return { upToDate: false, reason: `the installed kernel is from commit ${m.commit}, not ${want.commit}` };
   if (m.configHash !== want.configHash) return { upToDate: false, reason: 'the kernel configuration (.config, debug.h or LOCALVERSION) changed since the install' };
   if (m.origin !== want.origin) return { upToDate: false, reason: `the installed kernel was built ${m.origin ? 'with' : 'without'} the origin flag` };
-  if (m.release !== inspect.running) return { upToDate: false, reason: `${m.release} is installed but the node runs ${inspect.running} (not rebooted into it)` };
+  if (m.release !== inspect.running) return { upToDate: false, installOnly: true, reason: `${m.release} is built but the node runs ${inspect.running} (not rebooted into it, or another kernel installed since): installing it again` };
   return { upToDate: true, reason: `runs ${m.release} built from ${m.commit} with this configuration` };
 }
 

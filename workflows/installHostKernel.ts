@@ -20,7 +20,12 @@ const seconds = (what: string) =>
     .positive(`expected ${what} greater than 0 seconds`)
     .max(24 * 3600, `expected ${what} of at most 24 h`);
 
-export const kernelTimeouts = z.strictObject({ kernelBuild: seconds('the kernel build timeout'), kernelInstall: seconds('the kernel install timeout') });
+export const kernelTimeouts = z.strictObject({
+  kernelBuild: seconds('the kernel build timeout'),
+  kernelInstall: seconds('the kernel install timeout'),
+  /** How long a step may go without a heartbeat: a dead worker's step is retried elsewhere after this. */
+  heartbeat: seconds('the heartbeat timeout').default(30),
+});
 export const makeJobs = z.number({ error: 'expected a number of make jobs' }).int('expected a whole number of make jobs').min(1).max(1024).default(16);
 
 export const installHostKernelInput = z.strictObject({
@@ -33,7 +38,7 @@ export const installHostKernelInput = z.strictObject({
   /** The source checkout's commit; default: HEAD of the origin's checkout (the parent should pin one for all nodes). */
   commit: gitCommit.optional(),
   jobs: makeJobs,
-  /** The profile's timeouts.kernelBuild and kernelInstall (seconds). */
+  /** The profile's timeouts.kernelBuild and kernelInstall (seconds); heartbeat defaults to 30 s. */
   timeouts: kernelTimeouts,
 });
 export type InstallHostKernelInput = z.input<typeof installHostKernelInput>;
@@ -88,17 +93,18 @@ export const KERNEL_NON_RETRYABLE = [
 ];
 
 /** Activity options of the kernel steps, from the profile's timeouts (seconds). */
-export function kernelActivityOptions(timeouts: { kernelBuild: number; kernelInstall: number }): Record<'short' | 'sync' | 'build' | 'install', ActivityOptions> {
+export function kernelActivityOptions(timeouts: z.output<typeof kernelTimeouts>): Record<'short' | 'sync' | 'build' | 'install', ActivityOptions> {
+  const heartbeatTimeout = timeouts.heartbeat * 1000;
   const retry: RetryPolicy = { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds', nonRetryableErrorTypes: KERNEL_NON_RETRYABLE };
   return {
     // Reads and idempotent edits: safe to repeat.
-    short: { startToCloseTimeout: '2 minutes', heartbeatTimeout: '30 seconds', retry: { ...retry, maximumAttempts: 5 } },
+    short: { startToCloseTimeout: '2 minutes', heartbeatTimeout, retry: { ...retry, maximumAttempts: 5 } },
     // A first clone is bounded like an install; a failed fetch may heal.
-    sync: { startToCloseTimeout: (timeouts.kernelInstall + 60) * 1000, heartbeatTimeout: '30 seconds', retry: { ...retry, maximumAttempts: 3 } },
+    sync: { startToCloseTimeout: (timeouts.kernelInstall + 60) * 1000, heartbeatTimeout, retry: { ...retry, maximumAttempts: 3 } },
     // Remote jobs heartbeat their log offset: a dead worker or a dropped link is noticed and the retry
     // reattaches to the same job (keyed by this execution), so retries are cheap and never a second make.
-    build: { startToCloseTimeout: (timeouts.kernelBuild + 120) * 1000, heartbeatTimeout: '30 seconds', retry: { ...retry, maximumAttempts: 10 } },
-    install: { startToCloseTimeout: (timeouts.kernelInstall + 60) * 1000, heartbeatTimeout: '30 seconds', retry: { ...retry, maximumAttempts: 10 } },
+    build: { startToCloseTimeout: (timeouts.kernelBuild + 120) * 1000, heartbeatTimeout, retry: { ...retry, maximumAttempts: 10 } },
+    install: { startToCloseTimeout: (timeouts.kernelInstall + 60) * 1000, heartbeatTimeout, retry: { ...retry, maximumAttempts: 10 } },
   };
 }
 
@@ -161,13 +167,21 @@ export async function installHostKernel(rawInput: InstallHostKernelInput): Promi
 
   // Jobs are keyed by this execution: a retried activity or a restarted worker reattaches, a new child starts afresh.
   const job = { ...ref, flavour, commit, configHash, jobScope: workflowInfo().runId };
-  const built = await run('build', () => buildKernel({ ...job, jobs: input.jobs }));
-  logs.push(built.log);
+  let release: string;
+  if (inspect.installOnly && inspect.marker) {
+    // The tree still holds this very build (another kernel became the default since): no rebuild.
+    step('build', 'skipped', inspect.reason);
+    release = inspect.marker.release;
+  } else {
+    const built = await run('build', () => buildKernel({ ...job, jobs: input.jobs }));
+    logs.push(built.log);
+    release = built.release;
+  }
   for (const s of ['modules-install', 'install'] as const) {
     const installed = await run(s, () => installKernel({ ...job, step: s }));
     logs.push(installed.log);
   }
-  await run('marker', () => writeKernelMarker({ ...ref, flavour, commit, treeCommit, configHash, release: built.release, origin }));
-  step('done', 'done', `installed ${built.release}; reboot to run it`);
-  return { ...base, skipped: false, release: built.release, logs };
+  await run('marker', () => writeKernelMarker({ ...ref, flavour, commit, treeCommit, configHash, release, origin }));
+  step('done', 'done', `installed ${release}; reboot to run it`);
+  return { ...base, skipped: false, release, logs };
 }

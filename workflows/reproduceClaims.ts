@@ -1,6 +1,9 @@
 import {
   ApplicationFailure,
+  CancellationScope,
+  condition,
   executeChild,
+  isCancellation,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -16,7 +19,10 @@ import { buildGuestKernel, type BuildGuestKernelResult } from './guestKernel';
 import { installHostKernel, type InstallHostKernelResult } from './installHostKernel';
 import { BASELINE_NEEDS_FRAGVISOR, reproduceClaimsInput, runId as runIdSchema, withBaseline, type Hypervisor, type ReproduceClaimsConfig, type ReproduceClaimsInput } from './inputs';
 import { bootCycle } from './bootCycle';
-import { runEpoch, type EpochResult } from './epoch';
+import { runEpoch, type EpochInput, type EpochResult } from './epoch';
+import { abortArgProblem, abortedMessage, abortUpdate, pauseUpdate, PAUSED_WAITING_FOR, resumeUpdate, type ControlState } from './control';
+import { effectiveClaimSettings, extraEpochs, tallyAdded, withinBudget, type ExtraRepetitionsRecord } from './claims/extra';
+import type { ClaimSettings } from './claims/settings';
 import { firstLine, rootFailure, rootMessage } from './failureCause';
 import { PlanError, planRun, type RunPlan } from './plan/plan';
 import { runProgressQuery, type RunPhase, type RunProgress, type StepState } from './progress';
@@ -32,7 +38,7 @@ import { timeline } from './timeline';
  */
 
 
-const { loadClusterProfile, resolveSourceCommit, initRun, recordRun, adoptMeasurements, useBaseline, writeReport } = proxyActivities<Activities>({
+const { loadClusterProfile, resolveSourceCommit, initRun, recordRun, adoptMeasurements, useBaseline, judgeRun, writeReport } = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE_SETUP },
 });
@@ -62,6 +68,10 @@ export interface ReproduceClaimsResult {
   measurements: number;
   /** Where GiantVM's figures come from: measured by this run, a baseline file, or none (FragVisor only). */
   baseline: BaselineUsed | { kind: 'measured' } | { kind: 'none' };
+  /** The claim settings the run judged with: the profile's, overridden field by field by the input's. */
+  claimSettings?: ClaimSettings;
+  /** Repetitions added to narrow intervals that overlapped a threshold (ids and counts). */
+  extraRepetitions?: ExtraRepetitionsRecord;
   /** The claims' verdicts and the report (paths relative to runDir), when experiments ran. */
   verdicts?: { id: string; verdict: string; why: string }[];
   report?: { html: string; md: string; junit: string; claims: string };
@@ -72,8 +82,9 @@ export async function reproduceClaims(rawInput: ReproduceClaimsInput): Promise<R
   const progress: RunProgress = { runId, phase: 'validating', stages: [], nodes: {} };
   setHandler(runProgressQuery, () => progress);
   const parsed: ReproduceClaimsConfig = parseInput(reproduceClaimsInput, rawInput, 'reproduceClaims');
-  const input = withBaseline(parsed);
-  if (!input) throw ApplicationFailure.nonRetryable(`reproduceClaims: invalid input: baseline: ${BASELINE_NEEDS_FRAGVISOR}`, 'InvalidInput', { field: 'baseline' });
+  const measured = withBaseline(parsed);
+  if (!measured) throw ApplicationFailure.nonRetryable(`reproduceClaims: invalid input: baseline: ${BASELINE_NEEDS_FRAGVISOR}`, 'InvalidInput', { field: 'baseline' });
+  const input: ReproduceClaimsConfig = measured;
   if (!runIdSchema.safeParse(runId).success) {
     throw ApplicationFailure.nonRetryable(
       `reproduceClaims: the workflow id ${JSON.stringify(runId)} names the run's folder in the run store: use letters, digits and _ . : @ + - only`,
@@ -81,203 +92,363 @@ export async function reproduceClaims(rawInput: ReproduceClaimsInput): Promise<R
     );
   }
 
-  const phase = (p: RunPhase, details: string) => {
-    progress.phase = p;
-    upsertSearchAttributes([{ key: PHASE, value: p }]);
-    setCurrentDetails(`**${p}**: ${details}`);
+  // Operator control (SESSION3 contract): pause at the next stage, epoch or round; abort cancels `work`.
+  const control: ControlState = { paused: false };
+  let finished = false;
+  const work = new CancellationScope();
+  const open = (what: string) => () => {
+    if (finished) throw new Error(`${runId} has finished (${progress.phase}): nothing to ${what}`);
   };
-  const nodeStep = (node: string, step: string, state: StepState, extra: { detail?: string; child?: string } = {}) => {
-    progress.nodes[node] = { step, state, ...extra };
-  };
-  const stage = (key: string, state: StepState) => {
-    const s = progress.stages.find((x) => x.key === key);
-    if (s) s.state = state;
-  };
-
-  const cluster = await loadClusterProfile({ cluster: input.cluster });
-  progress.cluster = cluster.name;
-  progress.simulated = cluster.simulated;
-  upsertSearchAttributes([{ key: CLUSTER, value: cluster.name }]);
-  const plan = makePlan(input, cluster, {});
-  const nodes = cluster.nodes.filter((n) => plan.nodes.includes(n.name));
-  for (const n of nodes) nodeStep(n.name, `${input.hypervisors[0]} host kernel`, 'pending');
-
-  if (input.dryRun) {
-    progress.stages = plan.stages.map((s) => ({ key: s.key, title: s.title, state: 'pending' }));
-    const { runDir } = await initRun({ runId, input, plan });
-    progress.runDir = runDir;
-    phase('dry run', `plan ${plan.hash} written to ${runDir}/plan.json; nothing ran on ${cluster.name}`);
-    return { runId, cluster: cluster.name, simulated: cluster.simulated, runDir, planHash: plan.hash, dryRun: true, prepared: [], epochs: [], measurements: 0, baseline: { kind: 'none' } };
+  setHandler(
+    pauseUpdate,
+    () => {
+      control.paused = progress.paused = true;
+      progress.waitingFor = PAUSED_WAITING_FOR;
+      return { ...control };
+    },
+    { validator: open('pause') },
+  );
+  setHandler(
+    resumeUpdate,
+    () => {
+      control.paused = false;
+      delete progress.paused;
+      if (progress.waitingFor === PAUSED_WAITING_FOR) delete progress.waitingFor;
+      return { ...control };
+    },
+    { validator: open('resume') },
+  );
+  setHandler(
+    abortUpdate,
+    ({ reason }) => {
+      control.aborted = reason.trim();
+      work.cancel();
+      return { ...control };
+    },
+    {
+      validator: (arg) => {
+        const problem = abortArgProblem(arg);
+        if (problem) throw new Error(problem);
+        open('abort')();
+      },
+    },
+  );
+  /** A cancellation caused by an abort becomes the run's Aborted failure; anything else stays as it is. */
+  const asAborted = (err: unknown): unknown =>
+    control.aborted !== undefined && isCancellation(err) ? ApplicationFailure.nonRetryable(abortedMessage(control.aborted), 'Aborted', { reason: control.aborted }) : err;
+  try {
+    return await work.run(() => run());
+  } catch (err) {
+    throw asAborted(err);
   }
 
-  const release = await acquireClusterLease(cluster.name, (lease) => {
-    progress.waitingFor = `another run holds ${cluster.name} (lease ${lease})`;
-    phase('waiting for the cluster', progress.waitingFor);
-  });
-  delete progress.waitingFor;
-  const prepared: PreparedHypervisor[] = [];
-  let runDir = '';
-  const counter = { reboots: 0 };
-  // Where the hours went, for the report: workflow time, so it replays identically.
-  const tl = timeline();
-  try {
-    phase('planning', 'pinning the source commits');
-    const ref = { cluster: input.cluster, profileHash: cluster.hash, runId };
-    const commits: Partial<Record<Hypervisor, string>> = {};
-    // The guest kernel comes from the FragVisor tree whichever hypervisor runs it.
-    const needed: Hypervisor[] = input.experiments.length > 0 && !input.hypervisors.includes('fragvisor') ? ['fragvisor', ...input.hypervisors] : input.hypervisors;
-    for (const h of needed) {
-      commits[h] = (await resolveSourceCommit({ ...ref, flavour: h, ...(h === 'fragvisor' && input.kernelCommit ? { commit: input.kernelCommit } : {}) })).commit;
+  async function run(): Promise<ReproduceClaimsResult> {
+    /** Where a paused run waits: before the next stage, epoch or round of added repetitions. */
+    const checkpoint = async (next: string) => {
+      if (!control.paused) return;
+      setCurrentDetails(`**${progress.phase}** (paused): ${next} starts on \`ae resume ${runId}\``);
+      await condition(() => !control.paused);
+      setCurrentDetails(`**${progress.phase}**: ${next}`);
+    };
+    const phase = (p: RunPhase, details: string) => {
+      progress.phase = p;
+      upsertSearchAttributes([{ key: PHASE, value: p }]);
+      setCurrentDetails(`**${p}**: ${details}`);
+    };
+    const nodeStep = (node: string, step: string, state: StepState, extra: { detail?: string; child?: string } = {}) => {
+      progress.nodes[node] = { step, state, ...extra };
+    };
+    const stage = (key: string, state: StepState) => {
+      const s = progress.stages.find((x) => x.key === key);
+      if (s) s.state = state;
+    };
+
+    const cluster = await loadClusterProfile({ cluster: input.cluster });
+    // The fields the input sets (its parsed form has every default filled in, which would hide the profile's).
+    const judged = effectiveClaimSettings(cluster.claims, rawInput.claims);
+    if ('problems' in judged) {
+      throw ApplicationFailure.nonRetryable(`reproduceClaims: invalid claim settings (the profile's \`claims\` with the input's on top): ${judged.problems.join('; ')}`, 'InvalidInput', { problems: judged.problems });
     }
-    const pinned = makePlan(input, cluster, { commit: commits.fragvisor, giantvmCommit: commits.giantvm });
-    progress.stages = pinned.stages.map((s) => ({ key: s.key, title: s.title, state: 'pending' }));
-    ({ runDir } = await initRun({ runId, input, plan: pinned }));
-    progress.runDir = runDir;
-    let measurements = input.resumeFrom ? (await adoptMeasurements({ from: input.resumeFrom, runId })).adopted : 0;
-    const baseline: ReproduceClaimsResult['baseline'] = input.baseline
-      ? await useBaseline({ runId, file: input.baseline })
-      : { kind: input.hypervisors.includes('giantvm') ? 'measured' : 'none' };
-    let guestImage: string | undefined;
-    const epochs: EpochResult[] = [];
-    const cycleTimeouts = { reboot: cluster.timeouts.reboot, operator: cluster.timeouts.operator, messagingLayer: cluster.timeouts.messagingLayer };
+    const claimSettings = judged.settings;
+    progress.cluster = cluster.name;
+    progress.simulated = cluster.simulated;
+    upsertSearchAttributes([{ key: CLUSTER, value: cluster.name }]);
+    const plan = makePlan(input, cluster, {});
+    const nodes = cluster.nodes.filter((n) => plan.nodes.includes(n.name));
+    for (const n of nodes) nodeStep(n.name, `${input.hypervisors[0]} host kernel`, 'pending');
 
-    for (const h of input.hypervisors) {
-      progress.hypervisor = h;
-      const commit = commits[h]!;
-      const done: PreparedHypervisor = { hypervisor: h, kernels: [], bootIds: {}, reboots: {} };
-      prepared.push(done);
+    if (input.dryRun) {
+      progress.stages = plan.stages.map((s) => ({ key: s.key, title: s.title, state: 'pending' }));
+      const { runDir } = await initRun({ runId, input, plan });
+      progress.runDir = runDir;
+      phase('dry run', `plan ${plan.hash} written to ${runDir}/plan.json; nothing ran on ${cluster.name}`);
+      return { runId, cluster: cluster.name, simulated: cluster.simulated, runDir, planHash: plan.hash, dryRun: true, prepared: [], epochs: [], measurements: 0, baseline: { kind: 'none' } };
+    }
 
-      // Host kernels, a child per node; the guest kernel on the origin once the origin's host kernel is in (same checkout).
-      phase('prepare hosts', `${h} host kernels on ${nodes.length} node(s) at ${commit.slice(0, 12)}`);
-      stage(`${h}/prepare-hosts`, 'running');
-      const kernelInput = { ...ref, flavour: h, commit, jobs: input.buildJobs, timeouts: { kernelBuild: cluster.timeouts.kernelBuild, kernelInstall: cluster.timeouts.kernelInstall } };
-      const installs = nodes.map(async (n): Promise<InstallHostKernelResult> => {
-        const child = `${runId}/${h}/host-kernel/${n.name}`;
-        nodeStep(n.name, `${h} host kernel`, 'running', { child });
-        try {
-          const result = await executeChild(installHostKernel, { workflowId: child, args: [{ ...kernelInput, node: n.name, origin: n.origin }] });
-          nodeStep(n.name, `${h} host kernel`, result.skipped ? 'skipped' : 'done', { detail: result.skipped ? `already runs ${result.release}` : `installed ${result.release}` });
-          return result;
-        } catch (err) {
-          nodeStep(n.name, `${h} host kernel`, 'failed', { detail: firstLine(rootMessage(err)), child });
-          throw err;
-        }
-      });
-      // FragVisor always needs it; a GiantVM-only run needs it for its VM (built from the FragVisor tree).
-      const wantGuest = h === 'fragvisor' || (guestImage === undefined && input.experiments.length > 0);
-      const guest: Promise<BuildGuestKernelResult | undefined> = wantGuest
-        ? installs[0].then(() =>
-            executeChild(buildGuestKernel, {
-              workflowId: `${runId}/${h}/guest-kernel`,
-              args: [{ ...ref, node: nodes[0].name, commit: commits.fragvisor, jobs: input.buildJobs, timeouts: kernelInput.timeouts }],
-            }),
-          )
-        : Promise.resolve(undefined);
-      const [kernels, guestKernel] = await tl.span(`${h}/prepare-hosts`, 'build', () => settleAll(installs, guest, 'prepare hosts'));
-      stage(`${h}/prepare-hosts`, 'done');
-      done.kernels = kernels.map((k) => ({ node: k.node, release: k.release, skipped: k.skipped, commit: k.commit, configHash: k.configHash }));
-      if (guestKernel) done.guestKernel = guestImage = guestKernel.image;
-      if (h === 'fragvisor') checkOriginFlags(kernels, nodes);
-
-      const expectedRelease = Object.fromEntries(kernels.map((k) => [k.node, k.release]));
-      if (input.experiments.length === 0) {
-        // Prepare only: boot the new kernels (and for FragVisor load the messaging layer) to prove them.
-        stage(`${h}/reboot`, 'running');
-        const reporter = {
-          phase: (p: RunPhase, details: string) => {
-            phase(p, details);
-            if (p === 'messaging layer') {
-              stage(`${h}/reboot`, 'done');
-              stage('fragvisor/messaging-layer', 'running');
-            }
-          },
-          node: nodeStep,
+    const release = await acquireClusterLease(cluster.name, (lease) => {
+      progress.waitingFor = `another run holds ${cluster.name} (lease ${lease})`;
+      phase('waiting for the cluster', progress.waitingFor);
+    });
+    if (control.paused) progress.waitingFor = PAUSED_WAITING_FOR;
+    else delete progress.waitingFor;
+    const prepared: PreparedHypervisor[] = [];
+    let runDir = '';
+    const counter = { reboots: 0 };
+    // Where the hours went, for the report: workflow time, so it replays identically.
+    const tl = timeline();
+    try {
+      phase('planning', 'pinning the source commits');
+      const ref = { cluster: input.cluster, profileHash: cluster.hash, runId };
+      const commits: Partial<Record<Hypervisor, string>> = {};
+      // The guest kernel comes from the FragVisor tree whichever hypervisor runs it.
+      const needed: Hypervisor[] = input.experiments.length > 0 && !input.hypervisors.includes('fragvisor') ? ['fragvisor', ...input.hypervisors] : input.hypervisors;
+      for (const h of needed) {
+        commits[h] = (await resolveSourceCommit({ ...ref, flavour: h, ...(h === 'fragvisor' && input.kernelCommit ? { commit: input.kernelCommit } : {}) })).commit;
+      }
+      const pinned = makePlan(input, cluster, { commit: commits.fragvisor, giantvmCommit: commits.giantvm });
+      progress.stages = pinned.stages.map((s) => ({ key: s.key, title: s.title, state: 'pending' }));
+      ({ runDir } = await initRun({ runId, input, plan: pinned }));
+      progress.runDir = runDir;
+      let measurements = input.resumeFrom ? (await adoptMeasurements({ from: input.resumeFrom, runId })).adopted : 0;
+      const baseline: ReproduceClaimsResult['baseline'] = input.baseline
+        ? await useBaseline({ runId, file: input.baseline })
+        : { kind: input.hypervisors.includes('giantvm') ? 'measured' : 'none' };
+      let guestImage: string | undefined;
+      const epochs: EpochResult[] = [];
+      const cycleTimeouts = { reboot: cluster.timeouts.reboot, operator: cluster.timeouts.operator, messagingLayer: cluster.timeouts.messagingLayer };
+      const releases: Partial<Record<Hypervisor, Record<string, string>>> = {};
+      /** One epoch's input: the first n nodes booting the hypervisor's kernels (also for a round of added repetitions). */
+      const epochInput = (h: Hypervisor, experiment: EpochInput['experiment'], n: number): EpochInput => {
+        const epochNodes = nodes.slice(0, n);
+        return {
+          ...ref,
+          hypervisor: h,
+          experiment,
+          nodes: epochNodes.map((x) => ({ name: x.name, rdmaIp: x.rdmaIp, bmc: x.bmc })),
+          repetitions: input.repetitions,
+          expectedRelease: Object.fromEntries(epochNodes.map((x) => [x.name, releases[h]![x.name]])),
+          guestKernel: guestImage!,
+          timeouts: { ...cycleTimeouts, vmBoot: cluster.timeouts.vmBoot, benchmark: cluster.timeouts.benchmark },
+          ...(input.bench ? { bench: input.bench } : {}),
         };
-        const cycle = await tl.span(`${h}/boot`, 'reboot', () => bootCycle(
-          {
-            ...ref,
-            hypervisor: h,
-            nodes,
-            expectedRelease: Object.fromEntries(kernels.map((k) => [k.node, k.release])),
-            reason: `boot the ${h} host kernel`,
-            timeouts: cycleTimeouts,
-            idPrefix: `${runId}/${h}`,
-          },
-          reporter,
-          counter,
-        ));
-        stage(`${h}/reboot`, 'done');
-        if (h === 'fragvisor') stage('fragvisor/messaging-layer', 'done');
-        done.bootIds = cycle.bootIds;
-        done.reboots = cycle.reboots;
-        if (cycle.messagingLayer) done.messagingLayer = cycle.messagingLayer;
-      } else {
-        // Every epoch starts from its own boot cycle, which also boots the new kernels.
-        for (const experiment of input.experiments) {
-          for (const n of input.nodeCounts) {
-            const epochNodes = nodes.slice(0, n);
-            const child = `${runId}/${h}/${experiment}-n${n}`;
-            phase('experiments', `${h} ${experiment} on ${n} node(s)`);
-            stage(`${h}/${experiment}-n${n}`, 'running');
-            for (const node of epochNodes) nodeStep(node.name, `${experiment} n=${n}`, 'running', { child });
-            const result = await tl.span(child.slice(runId.length + 1), 'epoch', () => executeChild(runEpoch, {
+      };
+
+      const kernelTimeouts = { kernelBuild: cluster.timeouts.kernelBuild, kernelInstall: cluster.timeouts.kernelInstall };
+      /** Hypervisor h's host kernels, a child per node; `again` names a later install of the same build (no rebuild: its marker). */
+      const installHostKernels = (h: Hypervisor, again = '') =>
+        nodes.map(async (n): Promise<InstallHostKernelResult> => {
+          const child = `${runId}/${h}/host-kernel/${n.name}${again}`;
+          nodeStep(n.name, `${h} host kernel`, 'running', { child });
+          try {
+            const result = await executeChild(installHostKernel, {
               workflowId: child,
-              args: [
-                {
-                  ...ref,
-                  hypervisor: h,
-                  experiment,
-                  nodes: epochNodes.map((x) => ({ name: x.name, rdmaIp: x.rdmaIp, bmc: x.bmc })),
-                  repetitions: input.repetitions,
-                  expectedRelease: Object.fromEntries(epochNodes.map((x) => [x.name, expectedRelease[x.name]])),
-                  guestKernel: guestImage!,
-                  timeouts: { ...cycleTimeouts, vmBoot: cluster.timeouts.vmBoot, benchmark: cluster.timeouts.benchmark },
-                  ...(input.bench ? { bench: input.bench } : {}),
-                },
-              ],
-            }));
-            for (const node of epochNodes) nodeStep(node.name, `${experiment} n=${n}`, 'done', { detail: `${result.measured} measured, ${result.reused} reused` });
-            stage(`${h}/${experiment}-n${n}`, 'done');
-            epochs.push(result);
-            measurements += result.measured;
+              args: [{ ...ref, flavour: h, commit: commits[h]!, jobs: input.buildJobs, timeouts: kernelTimeouts, node: n.name, origin: n.origin }],
+            });
+            nodeStep(n.name, `${h} host kernel`, result.skipped ? 'skipped' : 'done', { detail: result.skipped ? `already runs ${result.release}` : `installed ${result.release}` });
+            return result;
+          } catch (err) {
+            nodeStep(n.name, `${h} host kernel`, 'failed', { detail: firstLine(rootMessage(err)), child });
+            throw err;
+          }
+        });
+
+      for (const h of input.hypervisors) {
+        await checkpoint(`${h} host kernels`);
+        progress.hypervisor = h;
+        const commit = commits[h]!;
+        const done: PreparedHypervisor = { hypervisor: h, kernels: [], bootIds: {}, reboots: {} };
+        prepared.push(done);
+
+        // Host kernels, a child per node; the guest kernel on the origin once the origin's host kernel is in (same checkout).
+        phase('prepare hosts', `${h} host kernels on ${nodes.length} node(s) at ${commit.slice(0, 12)}`);
+        stage(`${h}/prepare-hosts`, 'running');
+        const installs = installHostKernels(h);
+        // FragVisor always needs it; a GiantVM-only run needs it for its VM (built from the FragVisor tree).
+        const wantGuest = h === 'fragvisor' || (guestImage === undefined && input.experiments.length > 0);
+        const guest: Promise<BuildGuestKernelResult | undefined> = wantGuest
+          ? installs[0].then(() =>
+              executeChild(buildGuestKernel, {
+                workflowId: `${runId}/${h}/guest-kernel`,
+                args: [{ ...ref, node: nodes[0].name, commit: commits.fragvisor, jobs: input.buildJobs, timeouts: kernelTimeouts }],
+              }),
+            )
+          : Promise.resolve(undefined);
+        const [kernels, guestKernel] = await tl.span(`${h}/prepare-hosts`, 'build', () => settleAll(installs, guest, 'prepare hosts'));
+        stage(`${h}/prepare-hosts`, 'done');
+        done.kernels = kernels.map((k) => ({ node: k.node, release: k.release, skipped: k.skipped, commit: k.commit, configHash: k.configHash }));
+        if (guestKernel) done.guestKernel = guestImage = guestKernel.image;
+        if (h === 'fragvisor') checkOriginFlags(kernels, nodes);
+
+        releases[h] = Object.fromEntries(kernels.map((k) => [k.node, k.release]));
+        if (input.experiments.length === 0) {
+          await checkpoint(`${h} reboot`);
+          // Prepare only: boot the new kernels (and for FragVisor load the messaging layer) to prove them.
+          stage(`${h}/reboot`, 'running');
+          const reporter = {
+            phase: (p: RunPhase, details: string) => {
+              phase(p, details);
+              if (p === 'messaging layer') {
+                stage(`${h}/reboot`, 'done');
+                stage('fragvisor/messaging-layer', 'running');
+              }
+            },
+            node: nodeStep,
+          };
+          const cycle = await tl.span(`${h}/boot`, 'reboot', () => bootCycle(
+            {
+              ...ref,
+              hypervisor: h,
+              nodes,
+              expectedRelease: Object.fromEntries(kernels.map((k) => [k.node, k.release])),
+              reason: `boot the ${h} host kernel`,
+              timeouts: cycleTimeouts,
+              idPrefix: `${runId}/${h}`,
+            },
+            reporter,
+            counter,
+          ));
+          stage(`${h}/reboot`, 'done');
+          if (h === 'fragvisor') stage('fragvisor/messaging-layer', 'done');
+          done.bootIds = cycle.bootIds;
+          done.reboots = cycle.reboots;
+          if (cycle.messagingLayer) done.messagingLayer = cycle.messagingLayer;
+        } else {
+          // Every epoch starts from its own boot cycle, which also boots the new kernels.
+          for (const experiment of input.experiments) {
+            for (const n of input.nodeCounts) {
+              const epochNodes = nodes.slice(0, n);
+              const child = `${runId}/${h}/${experiment}-n${n}`;
+              await checkpoint(`${h} ${experiment} on ${n} node(s)`);
+              phase('experiments', `${h} ${experiment} on ${n} node(s)`);
+              stage(`${h}/${experiment}-n${n}`, 'running');
+              for (const node of epochNodes) nodeStep(node.name, `${experiment} n=${n}`, 'running', { child });
+              const result = await tl.span(child.slice(runId.length + 1), 'epoch', () => executeChild(runEpoch, { workflowId: child, args: [epochInput(h, experiment, n)] }));
+              for (const node of epochNodes) nodeStep(node.name, `${experiment} n=${n}`, 'done', { detail: `${result.measured} measured, ${result.reused} reused` });
+              stage(`${h}/${experiment}-n${n}`, 'done');
+              epochs.push(result);
+              measurements += result.measured;
+            }
           }
         }
       }
-    }
 
-    phase(
-      'done',
-      input.experiments.length === 0
-        ? `${cluster.name} prepared for ${input.hypervisors.join(' and ')}`
-        : `${epochs.length} epoch(s), ${measurements} measurement(s) in ${runDir}/results.json`,
-    );
-    const result: ReproduceClaimsResult = { runId, cluster: cluster.name, simulated: cluster.simulated, runDir, planHash: pinned.hash, dryRun: false, prepared, epochs, measurements, baseline };
-    if (input.experiments.length > 0) {
-      // The evidence for a reviewer: provenance, the run's record with its timeline, then claims and report.
-      phase('report', 'provenance, claims and the report');
-      await tl.span('provenance', 'report', () => collectProvenance({ ...ref, planHash: pinned.hash, baseline }));
-      // run.json first: the report draws its timeline, every span closed.
-      await recordRun({ runId, record: { outcome: 'measured', ...result, timeline: tl.spans() } });
-      const report = await writeReport({ runId });
-      result.verdicts = report.verdicts;
-      result.report = report.files;
-      const verdict = summaryVerdict(result.verdicts ?? []);
-      upsertSearchAttributes([{ key: VERDICT, value: verdict }]);
-      phase('done', `${result.verdicts?.map((v) => `${v.id} ${v.verdict}`).join(', ')}; report ${runDir}/${result.report?.html}${cluster.simulated ? ' (SIMULATED)' : ''}`);
+      let extraRepetitions: ExtraRepetitionsRecord | undefined;
+      /** Whose host kernels the nodes boot now: the last hypervisor prepared. */
+      let installed = input.hypervisors[input.hypervisors.length - 1];
+      if (input.experiments.length > 0) {
+        // Judge; where a point is undecided only for too wide an interval, measure just those variants again, judge again.
+        extraRepetitions = { rounds: 0, added: [], stopped: '' };
+        const since = Date.now();
+        const budget = `the time budget of ${claimSettings.timeBudgetMinutes} min (claims.timeBudgetMinutes) is spent`;
+        while (!extraRepetitions.stopped) {
+          const { more } = await judgeRun({ runId, settings: claimSettings, extra: extraRepetitions });
+          const round = extraEpochs(more);
+          if (round.length === 0) {
+            extraRepetitions.stopped = `no interval left to narrow: every point is decided, lacks data or repetitions, or its variants reached ${claimSettings.maxRepetitions} repetitions (claims.maxRepetitions)`;
+            break;
+          }
+          if (!withinBudget(since, Date.now(), claimSettings.timeBudgetMinutes)) {
+            extraRepetitions.stopped = budget;
+            break;
+          }
+          const r = ++extraRepetitions.rounds;
+          let measuredThisRound = 0;
+          // The hypervisor whose kernels are installed now goes first: one kernel switch per round at most.
+          round.sort((a, b) => Number(b.hypervisor === installed) - Number(a.hypervisor === installed));
+          for (const [i, e] of round.entries()) {
+            if (i > 0 && !withinBudget(since, Date.now(), claimSettings.timeBudgetMinutes)) {
+              extraRepetitions.stopped = budget;
+              break;
+            }
+            const key = `${e.hypervisor}/${e.experiment}-n${e.nodeCount}/extra-${r}`;
+            const what = e.only.map((o) => `${o.variant} +${o.repetitions.length}`).join(', ');
+            await checkpoint(`added repetitions ${key}`);
+            phase('experiments', `added repetitions, round ${r}: ${key} (${what})`);
+            progress.stages.push({ key, title: `${e.hypervisor} ${e.experiment} on ${e.nodeCount} node(s): added repetitions (${what})`, state: 'running' });
+            try {
+              if (e.hypervisor !== installed) {
+                // The other hypervisor's kernels are the default now: install this one's again (built already).
+                phase('prepare hosts', `${e.hypervisor} host kernels again, for ${key}`);
+                await tl.span(`${e.hypervisor}/host-kernels-again-${r}`, 'build', () => settleAll(installHostKernels(e.hypervisor, `/again-${r}`), Promise.resolve(undefined), 'install the host kernels again'));
+                installed = e.hypervisor;
+                phase('experiments', `added repetitions, round ${r}: ${key} (${what})`);
+              }
+              const result = await tl.span(key, 'epoch', () =>
+                executeChild(runEpoch, { workflowId: `${runId}/${key}`, args: [{ ...epochInput(e.hypervisor, e.experiment, e.nodeCount), only: e.only, extra: r }] }),
+              );
+              stage(key, 'done');
+              epochs.push(result);
+              measurements += result.measured;
+              measuredThisRound += result.measured;
+              extraRepetitions.added = tallyAdded(extraRepetitions.added, e, more);
+            } catch (err) {
+              // The measurements so far stand: judge with them, and say why no more were added.
+              if (isCancellation(err)) throw err;
+              stage(key, 'failed');
+              extraRepetitions.stopped = `${key} failed: ${firstLine(rootMessage(err))}`;
+            }
+            if (extraRepetitions.stopped) break;
+          }
+          if (!extraRepetitions.stopped && measuredThisRound === 0) extraRepetitions.stopped = `round ${r} measured nothing new`;
+        }
+        // claims.json with the final record (the last judgement's verdicts, why adding stopped).
+        await judgeRun({ runId, settings: claimSettings, extra: extraRepetitions });
+      }
+
+      await checkpoint('the report');
+      phase(
+        'done',
+        input.experiments.length === 0
+          ? `${cluster.name} prepared for ${input.hypervisors.join(' and ')}`
+          : `${epochs.length} epoch(s), ${measurements} measurement(s) in ${runDir}/results.json`,
+      );
+      const result: ReproduceClaimsResult = {
+        runId,
+        cluster: cluster.name,
+        simulated: cluster.simulated,
+        runDir,
+        planHash: pinned.hash,
+        dryRun: false,
+        prepared,
+        epochs,
+        measurements,
+        baseline,
+        claimSettings,
+        ...(extraRepetitions ? { extraRepetitions } : {}),
+      };
+      if (input.experiments.length > 0) {
+        // The evidence for a reviewer: provenance, the run's record with its timeline, then claims and report.
+        phase('report', 'provenance, claims and the report');
+        await tl.span('provenance', 'report', () => collectProvenance({ ...ref, planHash: pinned.hash, baseline }));
+        // run.json first: the report draws its timeline, every span closed.
+        await recordRun({ runId, record: { outcome: 'measured', ...result, timeline: tl.spans() } });
+        const report = await writeReport({ runId });
+        result.verdicts = report.verdicts;
+        result.report = report.files;
+        const verdict = summaryVerdict(result.verdicts ?? []);
+        upsertSearchAttributes([{ key: VERDICT, value: verdict }]);
+        phase('done', `${result.verdicts?.map((v) => `${v.id} ${v.verdict}`).join(', ')}; report ${runDir}/${result.report?.html}${cluster.simulated ? ' (SIMULATED)' : ''}`);
+      }
+      await recordRun({ runId, record: { outcome: input.experiments.length === 0 ? 'prepared' : 'measured', ...result, timeline: tl.spans() } });
+      finished = true;
+      return result;
+    } catch (caught) {
+      const err = asAborted(caught);
+      finished = true;
+      progress.phase = 'failed';
+      progress.error = rootMessage(err);
+      delete progress.paused;
+      for (const st of progress.stages) if (st.state === 'running') st.state = 'failed';
+      upsertSearchAttributes([{ key: PHASE, value: 'failed' }]);
+      setCurrentDetails(`**failed**: ${progress.error}`);
+      tl.closeOpen('failed');
+      // Also when aborted or cancelled: the record says how the run ended.
+      const record = { outcome: control.aborted !== undefined ? 'aborted' : isCancellation(err) ? 'cancelled' : 'failed', error: progress.error, prepared, claimSettings, timeline: tl.spans() };
+      if (runDir) await CancellationScope.nonCancellable(() => recordRun({ runId, record })).catch(() => undefined);
+      throw err;
+    } finally {
+      await release();
     }
-    await recordRun({ runId, record: { outcome: input.experiments.length === 0 ? 'prepared' : 'measured', ...result, timeline: tl.spans() } });
-    return result;
-  } catch (err) {
-    progress.phase = 'failed';
-    progress.error = rootMessage(err);
-    for (const st of progress.stages) if (st.state === 'running') st.state = 'failed';
-    upsertSearchAttributes([{ key: PHASE, value: 'failed' }]);
-    setCurrentDetails(`**failed**: ${progress.error}`);
-    tl.closeOpen('failed');
-    if (runDir) await recordRun({ runId, record: { outcome: 'failed', error: progress.error, prepared, timeline: tl.spans() } }).catch(() => undefined);
-    throw err;
-  } finally {
-    await release();
   }
 }
 

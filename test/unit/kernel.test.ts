@@ -297,11 +297,14 @@ describe('install marker and the skip decision', () => {
     { name: 'another commit', got: inspect({ marker: { ...marker, commit: T } }), upToDate: false, reason: /from commit 4c41f2e/ },
     { name: 'a changed config', got: inspect({ configHash: H.replace(/^9/, '8') }), upToDate: false, reason: /configuration .* changed/ },
     { name: 'built without the origin flag', got: inspect({ marker: { ...marker, origin: false } }), upToDate: false, reason: /without the origin flag/ },
-    { name: 'installed, not rebooted', got: inspect({ running: '4.15.0-213-generic' }), upToDate: false, reason: /runs 4\.15\.0-213-generic \(not rebooted/ },
-  ])('kernelUpToDate: $name', ({ got, upToDate, reason }) => {
+    { name: 'installed, not rebooted', got: inspect({ running: '4.15.0-213-generic' }), upToDate: false, reason: /runs 4\.15\.0-213-generic \(not rebooted/, installOnly: true },
+    { name: "built, then the other hypervisor's kernel installed", got: inspect({ running: '4.8.10-dsm' }), upToDate: false, reason: /installing it again/, installOnly: true },
+  ])('kernelUpToDate: $name', ({ got, upToDate, reason, installOnly }) => {
     const v = kernelUpToDate(got, { ...want, configHash: got.configHash });
     expect(v.upToDate).toBe(upToDate);
     expect(v.reason).toMatch(reason);
+    // Only a build that is still in the tree, unchanged, may skip the build.
+    expect(v.installOnly).toBe(installOnly);
   });
 
   it.each([
