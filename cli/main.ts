@@ -25,6 +25,7 @@ const COMMANDS: Record<string, () => Command> = {
   abort: () => require('./commands/abort'),
   exec: () => require('./commands/exec'),
   schedule: () => require('./commands/schedule'),
+  lease: () => require('./commands/lease'),
   worker: () => require('./commands/worker'),
   sim: () => require('./commands/sim'),
   webhook: () => require('./commands/webhook'),
@@ -49,6 +50,7 @@ commands:
   abort    stop a run now, with a reason (nothing is left running on the cluster)
   exec     run a command on every node of a cluster in parallel over SSH, output grouped by node
   schedule a periodic re-check run (a Temporal Schedule): create, list, delete
+  lease    which run holds each cluster and which wait; release a stuck holder by force
   worker   run a worker against the configured Temporal
   sim      the simulated FragVisor testbed (ae sim up --nodes N --state-dir DIR)
   webhook  the CI webhook listener: GitHub / generic deliveries start runs (default 127.0.0.1:8787)

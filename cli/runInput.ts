@@ -18,6 +18,7 @@ export const RUN_INPUT_OPTIONS = {
   repetitions: { type: 'string' },
   commit: { type: 'string' },
   jobs: { type: 'string' },
+  'if-busy': { type: 'string' },
   input: { type: 'string' },
 } as const;
 
@@ -28,6 +29,7 @@ export const RUN_INPUT_USAGE = `--cluster <name|path.yaml>  profile name (echo, 
   --repetitions N              repetitions per measurement (default 3)
   --commit SHA                 kernel source commit (default: what the origin's checkout has)
   --jobs N                     make -jN for the kernel builds (default 16)
+  --if-busy wait|refuse        another run holds the cluster: queue behind it (default) or fail at once
   --input file.json            a reproduceClaims input (the Web UI's JSON); flags override its fields`;
 
 export type RunInputFlags = Partial<Record<Exclude<keyof typeof RUN_INPUT_OPTIONS, 'input'>, string>>;
@@ -41,6 +43,7 @@ const FIELD_OF_FLAG: Record<keyof RunInputFlags, keyof ReproduceClaimsConfig> = 
   repetitions: 'repetitions',
   commit: 'kernelCommit',
   jobs: 'buildJobs',
+  'if-busy': 'ifBusy',
 };
 
 export interface RunInput {

@@ -75,9 +75,12 @@ export const reproduceClaimsInput = z.strictObject({
   claims: claimSettingsSchema.optional(),
   /** An earlier run whose recorded measurements this run adopts instead of measuring them again. */
   resumeFrom: runId.optional(),
+  /** When another run holds the cluster: queue behind it (wait), or fail at once with ClusterBusy (refuse). */
+  ifBusy: z.enum(['wait', 'refuse'], { error: 'expected "wait" (queue behind the run that holds the cluster) or "refuse" (fail at once)' }).default('wait'),
   /** Plan only: print-worthy steps, nothing runs on the cluster. */
   dryRun: z.boolean({ error: 'expected true or false' }).default(false),
-});
+  // The Web UI sends any JSON, or nothing: say what the input is ("a mapping" was all it said).
+}, { error: (iss) => (iss.code === 'invalid_type' ? 'expected one JSON object with at least "cluster", e.g. {"cluster":"sim"}' : undefined) });
 export type ReproduceClaimsInput = z.input<typeof reproduceClaimsInput>;
 export type ReproduceClaimsConfig = z.output<typeof reproduceClaimsInput>;
 

@@ -185,10 +185,14 @@ export async function reproduceClaims(rawInput: ReproduceClaimsInput): Promise<R
       return { runId, cluster: cluster.name, simulated: cluster.simulated, runDir, planHash: plan.hash, dryRun: true, prepared: [], epochs: [], measurements: 0, baseline: { kind: 'none' } };
     }
 
-    const release = await acquireClusterLease(cluster.name, (lease) => {
-      progress.waitingFor = `another run holds ${cluster.name} (lease ${lease})`;
-      phase('waiting for the cluster', progress.waitingFor);
-    });
+    const release = await acquireClusterLease(
+      cluster.name,
+      (lease) => {
+        progress.waitingFor = `another run holds ${cluster.name} (lease ${lease})`;
+        phase('waiting for the cluster', progress.waitingFor);
+      },
+      { refuseIfBusy: input.ifBusy === 'refuse' },
+    );
     if (control.paused) progress.waitingFor = PAUSED_WAITING_FOR;
     else delete progress.waitingFor;
     const prepared: PreparedHypervisor[] = [];

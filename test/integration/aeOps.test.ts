@@ -210,6 +210,8 @@ describe('runs kept waiting for the cluster', () => {
     expect(r.out).toBe(`cancellation of ${h.workflowId} requested; waiting for it to close...\n${h.workflowId} cancelled\n`);
     expect(r.code).toBe(0);
     expect((await h.describe()).status.name).toBe('CANCELLED');
+    // A cancelled run leaves the queue at once: it does not hold up the runs behind it.
+    await waitUntil('the cancelled run to leave the queue', async () => !(await lease.query(leaseQuery)).waiting.includes(h.workflowId), 10_000, 100);
     const again = await ae(['cancel', h.workflowId]);
     expect(again.code).toBe(1);
     expect(again.out).toContain(`run ${h.workflowId} has already ended (CANCELLED): nothing to cancel`);
@@ -245,7 +247,7 @@ describe('runs kept waiting for the cluster', () => {
     const next = `${h.workflowId}-r1`;
     leftovers.push(next);
     expect(r.out).toBe(`started ${next}, resuming ${h.workflowId} (which ended TERMINATED): it does only what ${h.workflowId} did not finish\n  ${ui(next)}\n`);
-    expect(await startedInput(next)).toEqual({ ...(await startedInput(h.workflowId)), repetitions: 3, hypervisors: ['fragvisor', 'giantvm'], buildJobs: 16, dryRun: false, resumeFrom: h.workflowId });
+    expect(await startedInput(next)).toEqual({ ...(await startedInput(h.workflowId)), repetitions: 3, hypervisors: ['fragvisor', 'giantvm'], buildJobs: 16, ifBusy: 'wait', dryRun: false, resumeFrom: h.workflowId });
     const d = await client.workflow.getHandle(next).describe();
     expect(d.taskQueue).toBe(taskQueue);
     // The new run is open and not paused (it waits for the cluster): resuming it is refused.
@@ -253,6 +255,37 @@ describe('runs kept waiting for the cluster', () => {
     const refused = await ae(['resume', next]);
     expect(refused.code).toBe(2);
     expect(refused.out).toContain(`ae resume: run ${next} is running and not paused: nothing to resume`);
+  });
+
+  it('ifBusy "refuse": the run fails at once with ClusterBusy naming the holder, and never queues', async () => {
+    const id = unique('refuse');
+    const h = await start(id, { ifBusy: 'refuse' });
+    leftovers.push(id);
+    const err = await h.result().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect((err as { cause?: unknown }).cause).toMatchObject({ type: 'ClusterBusy', message: expect.stringContaining(`run ${holder.workflowId} holds it`) });
+    expect((await lease.query(leaseQuery)).waiting).not.toContain(id);
+  });
+
+  // Last in this block: it takes the cluster from the stand-in holder.
+  it('ae lease shows the holder and the queue; ae lease release takes the cluster from a stuck holder, the next run gets it', async () => {
+    const next = await waiting(unique('next'));
+    const shown = await ae(['lease', '--task-queue', taskQueue]);
+    expect(shown.code).toBe(0);
+    expect(shown.out).toMatch(new RegExp(`^minimal +${holder.workflowId} +.*${next.workflowId}`, 'm'));
+    const json = JSON.parse((await ae(['lease', '--cluster', 'minimal', '--task-queue', taskQueue, '--json'])).out) as { cluster: string; holder: string; waiting: string[] }[];
+    expect(json).toEqual([expect.objectContaining({ cluster: 'minimal', holder: holder.workflowId, waiting: expect.arrayContaining([next.workflowId]) })]);
+    expect((await ae(['lease', 'release', '--cluster', 'minimal', '--task-queue', taskQueue])).code).toBe(2); // no reason
+    expect((await ae(['lease', '--cluster', 'nothing-here', '--task-queue', taskQueue])).code).toBe(4);
+
+    const released = await ae(['lease', 'release', '--cluster', 'minimal', '--task-queue', taskQueue, '--reason', 'node2 was fixed by hand']);
+    expect(released.code).toBe(0);
+    expect(released.out).toContain(`released minimal from ${holder.workflowId} (node2 was fixed by hand)`);
+    await waitUntil('the next run to hold the cluster', async () => (await lease.query(leaseQuery)).holder === next.workflowId, 10_000, 100);
+    expect((await lease.query(leaseQuery)).forced).toEqual({ holder: holder.workflowId, reason: 'node2 was fixed by hand' });
+    await waitUntil(`${next.workflowId} past the queue`, async () => (await next.query(runProgressQuery).catch(() => undefined))?.phase !== 'waiting for the cluster', 30_000, 200);
   });
 });
 
