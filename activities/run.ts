@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { parse as parseYaml } from 'yaml';
 import { baselineFileSchema } from '../config/baseline';
 import { describeZodError } from '../config/errors';
+import { runsDir } from '../config/paths';
 import { runDir, runFile } from './runStore';
 
 export interface BaselineUsed {
@@ -46,6 +47,17 @@ function readBaseline(file: string): { text: string; baseline: ReturnType<typeof
 /** Run-store bookkeeping of a reproduceClaims run: what was asked, what was planned, how it ended. */
 export function runActivities() {
   return {
+    /**
+     * Before anything else (the lease, the run store, a dry run's plan): the files the input names
+     * exist and are sound, so a typo fails at once, naming the field.
+     */
+    async checkInputFiles({ resumeFrom, baseline }: { resumeFrom?: string; baseline?: string }): Promise<void> {
+      if (resumeFrom !== undefined && !existsSync(path.join(runsDir(), resumeFrom))) {
+        throw ApplicationFailure.nonRetryable(`resumeFrom: no run ${resumeFrom} in the run store ${runsDir()}; give the workflow id of an earlier run (\`ae status\` lists them)`, 'InvalidInput', { field: 'resumeFrom' });
+      }
+      if (baseline !== undefined) readBaseline(baseline);
+    },
+
     /** Creates `runs/<runId>/` with input.json and plan.json; returns the folder (absolute, on the worker host). */
     async initRun({ runId, input, plan }: { runId: string; input: unknown; plan: unknown }): Promise<{ runDir: string }> {
       const dir = runDir(runId);

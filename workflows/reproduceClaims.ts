@@ -38,7 +38,7 @@ import { timeline } from './timeline';
  */
 
 
-const { loadClusterProfile, resolveSourceCommit, initRun, recordRun, adoptMeasurements, useBaseline, judgeRun, writeReport } = proxyActivities<Activities>({
+const { loadClusterProfile, checkInputFiles, resolveSourceCommit, initRun, recordRun, adoptMeasurements, useBaseline, judgeRun, writeReport } = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE_SETUP },
 });
@@ -163,13 +163,19 @@ export async function reproduceClaims(rawInput: ReproduceClaimsInput): Promise<R
       if (s) s.state = state;
     };
 
-    const cluster = await loadClusterProfile({ cluster: input.cluster });
+    const cluster = await loadClusterProfile({ cluster: input.cluster }).catch((err: unknown) => {
+      // No such profile, or a broken one: the input's `cluster` is what to fix, as for any other bad field.
+      const root = rootFailure(err);
+      if (!root?.nonRetryable) throw err;
+      throw ApplicationFailure.nonRetryable(`reproduceClaims: invalid input: ${root.message}`, 'InvalidInput', { field: 'cluster', cause: root.type });
+    });
     // The fields the input sets (its parsed form has every default filled in, which would hide the profile's).
     const judged = effectiveClaimSettings(cluster.claims, rawInput.claims);
     if ('problems' in judged) {
       throw ApplicationFailure.nonRetryable(`reproduceClaims: invalid claim settings (the profile's \`claims\` with the input's on top): ${judged.problems.join('; ')}`, 'InvalidInput', { problems: judged.problems });
     }
     const claimSettings = judged.settings;
+    if (input.resumeFrom !== undefined || input.baseline !== undefined) await checkInputFiles({ resumeFrom: input.resumeFrom, baseline: input.baseline });
     progress.cluster = cluster.name;
     progress.simulated = cluster.simulated;
     upsertSearchAttributes([{ key: CLUSTER, value: cluster.name }]);
