@@ -14,6 +14,8 @@ export interface LocalStackOptions {
   nodes: number;
   /** The simulated cluster's one time-scale knob (simulated durations x this). */
   timeScale: number;
+  /** The simulated guests' performance model (config/models name or .yaml path); default `default`. */
+  model?: string;
   /** Also run the CI webhook listener (webhook/server.ts). */
   webhooks: boolean;
   log?: (line: string) => void;
@@ -62,9 +64,9 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
       log(`Temporal: ${address}, Web UI ${uiUrl} (history kept in ${path.join(data, 'temporal.db')})`);
     }
 
-    const sim = await startSimCluster({ nodes: opts.nodes, stateDir: simStateDir(), timeScale: opts.timeScale });
+    const sim = await startSimCluster({ nodes: opts.nodes, stateDir: simStateDir(), timeScale: opts.timeScale, ...(opts.model ? { model: opts.model } : {}) });
     cleanups.push(() => sim.stop());
-    log(`Simulated cluster: ${sim.nodes.length} nodes, time scale ${opts.timeScale}, profile ${sim.profileFile} (cluster name "${SIM_CLUSTER}")`);
+    log(`Simulated cluster: ${sim.nodes.length} nodes, time scale ${opts.timeScale}, model ${opts.model ?? 'default'}, profile ${sim.profileFile} (cluster name "${SIM_CLUSTER}")`);
 
     const connection = await NativeConnection.connect({ address });
     cleanups.push(() => connection.close());
