@@ -27,12 +27,17 @@ export async function createAeWorker(opts: AeWorkerOptions = {}): Promise<AeWork
   const pool = new SshPool();
   const bundleFile = process.env.AE_WORKFLOW_BUNDLE;
   const workflowBundle = opts.workflowBundle ?? (bundleFile ? { codePath: bundleFile } : undefined);
+  // AE_STICKY_QUEUE_TIMEOUT (e.g. `2s`; default the SDK's 10 s): how long a task of a workflow this worker
+  // has cached waits on its sticky queue before any worker may take it, i.e. what a dead worker costs
+  // its workflows. Tests that SIGKILL workers shorten it.
+  const sticky = process.env.AE_STICKY_QUEUE_TIMEOUT as WorkerOptions['stickyQueueScheduleToStartTimeout'] | undefined;
   const worker = await Worker.create({
     connection,
     namespace: opts.namespace ?? env.namespace,
     taskQueue: opts.taskQueue ?? TASK_QUEUE,
     ...(workflowBundle ? { workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
     activities: createActivities({ ssh: pool }),
+    ...(sticky ? { stickyQueueScheduleToStartTimeout: sticky } : {}),
   });
   return {
     worker,

@@ -23,8 +23,8 @@ const seconds = (what: string) =>
 export const kernelTimeouts = z.strictObject({
   kernelBuild: seconds('the kernel build timeout'),
   kernelInstall: seconds('the kernel install timeout'),
-  /** How long a step may go without a heartbeat: a dead worker's step is retried elsewhere after this. */
-  heartbeat: seconds('the heartbeat timeout').default(30),
+  /** How long a step may go without a heartbeat (default 30): a dead worker's step is retried elsewhere after this. */
+  heartbeat: seconds('the heartbeat timeout').optional(),
 });
 export const makeJobs = z.number({ error: 'expected a number of make jobs' }).int('expected a whole number of make jobs').min(1).max(1024).default(16);
 
@@ -38,7 +38,7 @@ export const installHostKernelInput = z.strictObject({
   /** The source checkout's commit; default: HEAD of the origin's checkout (the parent should pin one for all nodes). */
   commit: gitCommit.optional(),
   jobs: makeJobs,
-  /** The profile's timeouts.kernelBuild and kernelInstall (seconds); heartbeat defaults to 30 s. */
+  /** The profile's timeouts.kernelBuild and kernelInstall (seconds). */
   timeouts: kernelTimeouts,
 });
 export type InstallHostKernelInput = z.input<typeof installHostKernelInput>;
@@ -94,7 +94,7 @@ export const KERNEL_NON_RETRYABLE = [
 
 /** Activity options of the kernel steps, from the profile's timeouts (seconds). */
 export function kernelActivityOptions(timeouts: z.output<typeof kernelTimeouts>): Record<'short' | 'sync' | 'build' | 'install', ActivityOptions> {
-  const heartbeatTimeout = timeouts.heartbeat * 1000;
+  const heartbeatTimeout = (timeouts.heartbeat ?? 30) * 1000;
   const retry: RetryPolicy = { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds', nonRetryableErrorTypes: KERNEL_NON_RETRYABLE };
   return {
     // Reads and idempotent edits: safe to repeat.

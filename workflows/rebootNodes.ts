@@ -33,8 +33,8 @@ export const rebootNodesInput = z
     expectedRelease: z.record(nodeName, z.string().regex(/^\S{1,128}$/, 'expected a kernel release like 4.4.137-pop-hype')).optional(),
     /** Why, for the UI and the failure message: `boot the FragVisor kernel`. */
     reason: z.string({ error: 'expected a reason (a string)' }).min(1).max(200),
-    /** ClusterSummary.timeouts.reboot and .operator. */
-    timeouts: z.strictObject({ reboot: seconds('the reboot timeout'), operator: seconds('the operator deadline') }),
+    /** ClusterSummary.timeouts.reboot and .operator; heartbeat (default 15): how long awaitBoot may go silent before a retry takes over (a dead worker). */
+    timeouts: z.strictObject({ reboot: seconds('the reboot timeout'), operator: seconds('the operator deadline'), heartbeat: seconds('the heartbeat timeout').optional() }),
   })
   .refine((i) => Object.keys(i.expectedRelease ?? {}).every((n) => i.nodes.includes(n)), { message: 'expected kernel releases only for nodes being rebooted', path: ['expectedRelease'] });
 
@@ -134,7 +134,7 @@ export async function rebootNodes(rawInput: RebootNodesInput): Promise<RebootNod
 
   const { awaitBoot } = proxyActivities<Activities>({
     startToCloseTimeout: (input.timeouts.reboot + 60) * 1000,
-    heartbeatTimeout: '15 seconds',
+    heartbeatTimeout: (input.timeouts.heartbeat ?? 15) * 1000,
     // A retry (e.g. the worker died) resumes the first attempt's deadline from its last heartbeat.
     retry: { initialInterval: '1 second', maximumInterval: '10 seconds', maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
   });

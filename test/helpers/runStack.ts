@@ -10,7 +10,7 @@ import type { ReproduceClaimsInput } from '../../workflows/inputs';
 import { startTestWorker, testClient, uniqueTaskQueue } from './temporal';
 
 /**
- * What a reproduceClaims suite runs against: a simulated cluster at time scale 0 (the BMC password
+ * What a reproduceClaims suite runs against: a simulated cluster, by default at time scale 0 (the BMC password
  * in the worker's environment), a copy of its profile with the timeouts the suite wants short, a
  * worker in this process on its own task queue, and a client.
  */
@@ -23,9 +23,12 @@ export interface RunStack {
   stop(): Promise<void>;
 }
 
-export async function startRunStack(name: string, opts: { nodes: number; timeouts: Record<string, number> }): Promise<RunStack> {
+export async function startRunStack(
+  name: string,
+  opts: { nodes: number; timeouts: Record<string, number>; /** Default 0. */ timeScale?: number; /** Performance model (config/models), default `default`. */ model?: string },
+): Promise<RunStack> {
   const stateDir = mkdtempSync(path.join(os.tmpdir(), `ae-sim-${name}-`));
-  const sim = await startSimCluster({ nodes: opts.nodes, stateDir, rebootDownMs: 300, timeScale: 0 });
+  const sim = await startSimCluster({ nodes: opts.nodes, stateDir, rebootDownMs: 300, timeScale: opts.timeScale ?? 0, model: opts.model });
   process.env[SIM_BMC_PASSWORD_ENV] = readFileSync(sim.bmcPasswordFile!, 'utf8').trim();
   // The 60 s accept windows last at least this long in real time (timeScale 0): room for the insmods, 1 s apart.
   const previousDeps = setMsgLayerDeps({ windowFloorMs: 8000 });

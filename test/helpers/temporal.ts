@@ -2,6 +2,7 @@ import { ActivityFailure, Client, Connection, WorkflowFailedError } from '@tempo
 import { ApplicationFailure } from '@temporalio/common';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createAeWorker, type AeWorker } from '../../workers/worker';
+import { spawnAe, type Spawned } from './processes';
 
 export function testAddress(): string {
   const address = process.env.AE_TEST_TEMPORAL_ADDRESS;
@@ -29,6 +30,16 @@ export async function startTestWorker(taskQueue: string): Promise<{ worker: AeWo
   const worker = await createAeWorker({ connection, namespace: 'default', taskQueue });
   const running = worker.run();
   return { worker, stop: stopper(worker.worker, running, connection) };
+}
+
+/**
+ * `ae worker` on `taskQueue` as a process of its own (one a test may SIGKILL), once it polls. Its
+ * sticky queue gives up after 2 s instead of 10: after a kill, its workflows' next tasks move on sooner.
+ */
+export async function startWorkerProcess(taskQueue: string, env: NodeJS.ProcessEnv = {}): Promise<Spawned> {
+  const w = spawnAe(['worker', '--task-queue', taskQueue], { TEMPORAL_ADDRESS: testAddress(), AE_STICKY_QUEUE_TIMEOUT: '2s', ...env });
+  await w.waitFor(/worker polling task queue/);
+  return w;
 }
 
 /** A worker of test workflows (test/fixtures/workflows/*), with their activities: bundles them at start, which takes seconds. */

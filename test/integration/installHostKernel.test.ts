@@ -9,9 +9,9 @@ import { startSimCluster, type SimCluster } from '../../sim/cluster';
 import { bootedKernelIdentity, kernelImage } from '../../sim/fragvisor';
 import type { BuildGuestKernelInput, BuildGuestKernelResult } from '../../workflows/guestKernel';
 import type { InstallHostKernelInput, InstallHostKernelResult, KernelProgress } from '../../workflows/installHostKernel';
-import { spawnAe, type Spawned } from '../helpers/processes';
+import type { Spawned } from '../helpers/processes';
 import { openssh, waitUntil } from '../helpers/sim';
-import { activityFailure, startTestWorker, testAddress, testClient, uniqueTaskQueue } from '../helpers/temporal';
+import { activityFailure, startTestWorker, startWorkerProcess, testClient, uniqueTaskQueue } from '../helpers/temporal';
 
 /**
  * installHostKernel and buildGuestKernel through real workers, over real SSH to 4 simulated nodes:
@@ -82,10 +82,9 @@ async function attempts(workflowId: string, activityType: string): Promise<numbe
   return max;
 }
 
-const startWorkerProcess = async (queue: string) => {
-  const w = spawnAe(['worker', '--task-queue', queue], { TEMPORAL_ADDRESS: testAddress() });
+const startWorker = async (queue: string) => {
+  const w = await startWorkerProcess(queue);
   spawned.push(w);
-  await w.waitFor(/worker polling task queue/);
   return w;
 };
 
@@ -222,19 +221,20 @@ describe("GiantVM's host kernel, failures and interruptions", () => {
 
   it('a worker killed mid-build: a new worker reattaches to the same make, which runs once', async () => {
     const queue = uniqueTaskQueue('kernel-kill');
-    const first = await startWorkerProcess(queue);
+    const first = await startWorker(queue);
     // About 14 s of build: time to kill the worker under it.
     sim.faults.add({ node: 'node1', step: 'slow', factor: 10 });
     const makes = count('node1', 'make:all');
     const installs = count('node1', 'make:install');
-    const handle = await install(hostInput(newRunId('kill'), 'node1', { flavour: 'giantvm' }), queue);
+    // A short heartbeat timeout: the dead worker's build attempt is given up in seconds, not the default 30.
+    const handle = await install(hostInput(newRunId('kill'), 'node1', { flavour: 'giantvm', timeouts: { ...timeouts, heartbeat: 5 } }), queue);
     await waitUntil('the build to start on node1', () => count('node1', 'make:all') === makes + 1, 60_000);
     await new Promise((r) => setTimeout(r, 1000));
     first.child.kill('SIGKILL');
     expect((await first.exited).signal).toBe('SIGKILL');
     sim.faults.clear('node1', 'slow');
 
-    await startWorkerProcess(queue);
+    await startWorker(queue);
     const r = (await handle.result()) as InstallHostKernelResult;
     expect(r).toMatchObject({ node: 'node1', skipped: false, release: '4.8.10-dsm' });
     expect(count('node1', 'make:all')).toBe(makes + 1);

@@ -11,9 +11,9 @@ import { loadProfile } from '../../config/load';
 import { startSimCluster, type SimCluster } from '../../sim/cluster';
 import type { RebootFailure, RebootNodesInput, RebootNodesResult } from '../../workflows/rebootNodes';
 import { operatorSignal, rebootProgressQuery } from '../../workflows/rebootSignals';
-import { spawnAe, type Spawned } from '../helpers/processes';
+import type { Spawned } from '../helpers/processes';
 import { waitUntil } from '../helpers/sim';
-import { startTestWorker, testAddress, testClient, uniqueTaskQueue } from '../helpers/temporal';
+import { startTestWorker, startWorkerProcess, testClient, uniqueTaskQueue } from '../helpers/temporal';
 
 /**
  * rebootNodes through a real worker, over real SSH to the simulated cluster, with the real ipmi_sim
@@ -241,16 +241,17 @@ describe('with BMCs (ipmi_sim)', () => {
     const queue = uniqueTaskQueue('reboot-kill');
     const workers: Spawned[] = [];
     const startWorker = async () => {
-      const w = spawnAe(['worker', '--task-queue', queue], { TEMPORAL_ADDRESS: testAddress() });
+      const w = await startWorkerProcess(queue);
       workers.push(w);
-      await w.waitFor(/worker polling task queue/);
       return w;
     };
     const c0 = counts(s, 'node3');
-    s.faults.add({ node: 'node3', step: 'slow', factor: 6 }); // down for 9 s
+    // awaitBoot's heartbeat timeout, shorter than its 15 s default: the dead worker's attempt is given up sooner.
+    const heartbeat = 5;
+    s.faults.add({ node: 'node3', step: 'slow', factor: 4 }); // down for 6 s
     try {
       const first = await startWorker();
-      const handle = await client.workflow.start('rebootNodes', { taskQueue: queue, workflowId: `reboot-kill-${Date.now()}`, args: [inputFor(s, ['node3'], { timeouts: { reboot: 90, operator: 60 } })] });
+      const handle = await client.workflow.start('rebootNodes', { taskQueue: queue, workflowId: `reboot-kill-${Date.now()}`, args: [inputFor(s, ['node3'], { timeouts: { reboot: 90, operator: 60, heartbeat } })] });
       await waitUntil(
         'awaitBoot to run while node3 is down',
         async () => !s.node('node3').up && ((await handle.describe()).raw.pendingActivities ?? []).some((a) => a.activityType?.name === 'awaitBoot'),
@@ -262,8 +263,8 @@ describe('with BMCs (ipmi_sim)', () => {
       await startWorker();
       const result = ((await handle.result()) as RebootNodesResult).node3;
       expect(result).toMatchObject({ how: 'soft', attempts: 1, bootId: s.node('node3').state.bootId });
-      // Measured from the first attempt's start: the retry (after the 15 s heartbeat timeout) resumed its deadline.
-      expect(result.upAfterMs).toBeGreaterThan(15_000);
+      // Measured from the first attempt's start: the retry (after the heartbeat timeout) resumed its deadline.
+      expect(result.upAfterMs).toBeGreaterThan(heartbeat * 1000);
       const history = await handle.fetchHistory();
       const started = (history.events ?? []).filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt);
       expect(started).toContain(2);

@@ -110,18 +110,17 @@ it('a guest that does not boot costs that epoch one more boot cycle, nothing els
 it('a VM that dies during the benchmarks: one more boot cycle, and what was measured is not measured again', async () => {
   const lkvm = counter('node0', 'lkvm');
   const h = await start({ hypervisors: ['fragvisor'], experiments: ['E3'] });
-  const runDir = () => path.join(process.env.AE_RUNS_DIR!, h.workflowId);
+  const dir = path.join(process.env.AE_RUNS_DIR!, h.workflowId, 'measurements');
+  // Each measurement file with its time; none until they all parse (one may be half written as we read).
   const measured = () => {
     try {
-      return readdirSync(path.join(runDir(), 'measurements')).length;
+      return new Map(readdirSync(dir).map((f) => [f, (JSON.parse(readFileSync(path.join(dir, f), 'utf8')) as { measuredAt: string }).measuredAt]));
     } catch {
-      return 0;
+      return new Map<string, string>();
     }
   };
-  await waitUntil('two E3 measurements', () => measured() >= 2, 240_000, 200);
-  const before = new Map(
-    readdirSync(path.join(runDir(), 'measurements')).map((f) => [f, (JSON.parse(readFileSync(path.join(runDir(), 'measurements', f), 'utf8')) as { measuredAt: string }).measuredAt]),
-  );
+  let before = new Map<string, string>();
+  await waitUntil('two E3 measurements', () => (before = measured()).size >= 2, 240_000, 200);
   // The VM's death: every lkvm on the origin killed (as the kernel's OOM killer or a crash would).
   // (`[l]kvm`: the pattern must not match this very ssh session's command line)
   expect((await openssh(sim, 'node0', 'sudo pkill -KILL -f "[l]kvm run"')).code).toBe(0);

@@ -8,9 +8,9 @@ import { setMsgLayerDeps, type MsgLayerDeps } from '../../sim/tools/msglayer';
 import { benchVariants } from '../../workflows/commands/bench';
 import type { KernelProgress } from '../../workflows/installHostKernel';
 import type { ReproduceClaimsResult } from '../../workflows/reproduceClaims';
-import { alive, spawnAe, type Spawned } from '../helpers/processes';
+import { alive, type Spawned } from '../helpers/processes';
 import { waitUntil } from '../helpers/sim';
-import { testAddress, testClient, uniqueTaskQueue } from '../helpers/temporal';
+import { startWorkerProcess, testClient, uniqueTaskQueue } from '../helpers/temporal';
 
 /**
  * The worker process SIGKILLed while every node builds its kernel (a real `ae worker`, a sim at a
@@ -30,9 +30,8 @@ let stateDir: string;
 const workers: Spawned[] = [];
 
 const startWorker = async () => {
-  const w = spawnAe(['worker', '--task-queue', taskQueue], { TEMPORAL_ADDRESS: testAddress(), [SIM_BMC_PASSWORD_ENV]: readFileSync(sim.bmcPasswordFile!, 'utf8').trim() });
+  const w = await startWorkerProcess(taskQueue, { [SIM_BMC_PASSWORD_ENV]: readFileSync(sim.bmcPasswordFile!, 'utf8').trim() });
   workers.push(w);
-  await w.waitFor(/worker polling task queue/);
   return w;
 };
 

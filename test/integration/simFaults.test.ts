@@ -92,7 +92,8 @@ describe('declared faults', () => {
     sim.faults.add({ node: 'node1', step: 'ssh-drop', afterMs: 400 });
     expect(await openssh(sim, 'node1', 'echo quick')).toMatchObject({ code: 0, stdout: 'quick\n' });
     const started = Date.now();
-    const dropped = await openssh(sim, 'node1', 'echo started; sleep 5; echo finished');
+    // /bin/sleep: a real 5 s (the node's sleep would follow this sim's time scale).
+    const dropped = await openssh(sim, 'node1', 'echo started; /bin/sleep 5; echo finished');
     expect(dropped.code).toBe(255);
     expect(dropped.stdout).toBe('started\n');
     expect(Date.now() - started).toBeLessThan(3000);

@@ -149,20 +149,23 @@ describe('the tool channel', () => {
 });
 
 describe('sleep', () => {
-  // The sim runs at time scale 0: the artifact's waits (a second or more) take no time, polls stay real.
+  // The artifact's waits (a second or more) follow the time scale; polls stay real, and at time scale 0
+  // (this sim's, the tests') every sleep is real: tests hold processes with it.
   it.each([
-    ['sleep 3', 0, 900],
-    ['sleep 1m 5', 0, 900],
-    ['sleep 0.3', 300, 2000],
-  ])('%s on a node takes %p..%p ms', async (command, atLeast, below) => {
-    const r = await openssh(sim, 'node0', `t0=$(date +%s%N); ${command}; echo $(( ($(date +%s%N) - t0) / 1000000 ))`);
+    ['sleep 3', 0.01, 0, 900],
+    ['sleep 1m 5', 0.01, 0, 1500],
+    ['sleep 0.3', 0.01, 300, 2000],
+    ['sleep 1', 0, 1000, 3000],
+  ])('%s on a node at time scale %p takes %p..%p ms', async (command, scale, atLeast, below) => {
+    const r = await openssh(sim, 'node0', `export AE_SIM_TIME_SCALE=${scale}; t0=$(date +%s%N); ${command}; echo $(( ($(date +%s%N) - t0) / 1000000 ))`);
     expect(r.code).toBe(0);
     const ms = Number(r.stdout.trim());
     expect(ms).toBeGreaterThanOrEqual(atLeast);
     expect(ms).toBeLessThan(below);
   });
 
-  it('leaves what it does not understand to the real sleep, errors included', async () => {
+  it("runs with the cluster's time scale and leaves what it does not understand to the real sleep, errors included", async () => {
+    expect(await openssh(sim, 'node0', 'echo "$AE_SIM_TIME_SCALE"; command -v sleep')).toMatchObject({ code: 0, stdout: '0\n/home/.ae-sim/bin/sleep\n' });
     expect(await openssh(sim, 'node0', 'sleep 2x')).toMatchObject({ code: 1, stderr: expect.stringMatching(/sleep: invalid time interval .2x./) });
   });
 });

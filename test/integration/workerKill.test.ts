@@ -4,8 +4,8 @@ import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import type { ProbeSummary } from '../../activities/probeTypes';
 import { startSimCluster, type SimCluster } from '../../sim/cluster';
-import { alive, spawnAe, type Spawned } from '../helpers/processes';
-import { testAddress, testClient, uniqueTaskQueue } from '../helpers/temporal';
+import { alive, type Spawned } from '../helpers/processes';
+import { startWorkerProcess, testClient, uniqueTaskQueue } from '../helpers/temporal';
 
 let sim: SimCluster;
 let client: Client;
@@ -14,9 +14,8 @@ const workers: Spawned[] = [];
 const taskQueue = uniqueTaskQueue('kill');
 
 const startWorker = async () => {
-  const w = spawnAe(['worker', '--task-queue', taskQueue], { TEMPORAL_ADDRESS: testAddress() });
+  const w = await startWorkerProcess(taskQueue);
   workers.push(w);
-  await w.waitFor(/worker polling task queue/);
   return w;
 };
 
