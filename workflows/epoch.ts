@@ -65,6 +65,8 @@ export const epochProgressQuery = defineQuery<EpochProgress>('progress');
 
 /** Failures a fresh boot cycle can cure. */
 const VM_FAILURES = ['VmDied', 'GuestBootTimeout'];
+/** Setups (services restarted, then pinned) per pinning before a pinning that does not hold fails the epoch. */
+const PIN_ATTEMPTS = 2;
 
 const NON_RETRYABLE = [...NON_RETRYABLE_SETUP, ...VM_FAILURES, 'VmNetworkFailed', 'InvalidVmInput', 'InvalidInput', 'GuestSetupFailed', 'PinningFailed', 'InvalidBenchmarkInput', 'InvalidMeasurement', 'ResultsCorrupt'];
 
@@ -137,6 +139,23 @@ export async function runEpoch(input: EpochInput): Promise<EpochResult> {
 
   const counter = { reboots: 0 };
   let measured = 0;
+  /**
+   * Services restarted, then pinned. A pinning that does not hold (a server process gone between
+   * `ps` and `taskset`: a php-fpm worker recycled) costs one more setup, which starts fresh
+   * processes, not the epoch; a second one fails it.
+   */
+  const setUpAndPin = async (guest: Parameters<typeof setupGuest>[0]) => {
+    for (let attempt = 1; ; attempt++) {
+      await setupGuest(guest);
+      try {
+        return await pinGuest(guest);
+      } catch (err) {
+        if (attempt >= PIN_ATTEMPTS || rootFailure(err)?.type !== 'PinningFailed') throw err;
+        reporter.node(input.nodes[0].name, 'guest setup', 'running', { detail: `pinning did not hold, setting up again: ${firstLine(rootMessage(err))}` });
+      }
+    }
+  };
+
   for (let attempt = 1; ; attempt++) {
     await bootCycle(
       { ...ref, hypervisor: input.hypervisor, nodes: input.nodes, expectedRelease: input.expectedRelease, reason: `${epoch}: fresh boot for the VM${attempt > 1 ? ` (attempt ${attempt})` : ''}`, timeouts: input.timeouts, idPrefix: `${input.runId}/${epoch}` },
@@ -155,8 +174,7 @@ export async function runEpoch(input: EpochInput): Promise<EpochResult> {
       for (const m of todo.filter((t) => !recorded.has(measurementKeyId(key(t.variant, t.repetition))))) {
         if (pinned === null || m.pinning !== pinned) {
           const guest = { ...ref, hypervisor: input.hypervisor, experiment: input.experiment, nodeCount, ...(m.pinning ? { case: m.pinning } : {}) };
-          await setupGuest(guest);
-          await pinGuest(guest);
+          await setUpAndPin(guest);
           pinned = m.pinning;
         }
         reporter.phase('benchmarks');
