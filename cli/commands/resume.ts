@@ -28,10 +28,20 @@ export function resumeIds(id: string, count = MAX_RESUMES): string[] {
   return Array.from({ length: count }, (_, i) => `${base}-r${first + i}`).filter((x) => runIdSchema.safeParse(x).success);
 }
 
-/** A new run with the closed run's input plus resumeFrom, under the first free -rN id. */
-async function startResumed(t: Connected, d: WorkflowExecutionDescription): Promise<{ workflowId: string; runId: string }> {
+/** Whether the run got as far as its run-store record (the initRun step): one that never did has nothing to resume from. */
+async function madeRecord(t: Connected, d: WorkflowExecutionDescription): Promise<boolean> {
+  const history = await t.client.workflow.getHandle(d.workflowId, d.runId).fetchHistory();
+  return (history.events ?? []).some((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'initRun');
+}
+
+/**
+ * A new run with the closed run's input plus resumeFrom, under the first free -rN id; without
+ * resumeFrom when the closed run never started work (e.g. terminated while it waited for the cluster).
+ */
+async function startResumed(t: Connected, d: WorkflowExecutionDescription): Promise<{ workflowId: string; runId: string; resumeFrom?: string }> {
   if (d.type !== 'reproduceClaims') throw new ExitError(`run ${d.workflowId} is a ${d.type} workflow: resume applies to reproduceClaims runs`, EXIT.failed);
-  const parsed = reproduceClaimsInput.safeParse({ ...(await startInput(t, d)) as object, resumeFrom: d.workflowId });
+  const resumeFrom = (await madeRecord(t, d)) ? d.workflowId : undefined;
+  const parsed = reproduceClaimsInput.safeParse({ ...(await startInput(t, d)) as object, ...(resumeFrom ? { resumeFrom } : {}) });
   if (!parsed.success) throw new ExitError(`run ${d.workflowId}'s input is not a valid reproduceClaims input: ${describeZodError(parsed.error).join('; ')}`, EXIT.failed);
   try {
     await requireWorker(t.client, t.namespace, d.taskQueue);
@@ -41,7 +51,7 @@ async function startResumed(t: Connected, d: WorkflowExecutionDescription): Prom
   for (const workflowId of resumeIds(d.workflowId)) {
     try {
       const h = await t.client.workflow.start('reproduceClaims', { taskQueue: d.taskQueue, workflowId, args: [parsed.data], workflowIdReusePolicy: 'REJECT_DUPLICATE' });
-      return { workflowId, runId: h.firstExecutionRunId };
+      return { workflowId, runId: h.firstExecutionRunId, ...(resumeFrom ? { resumeFrom } : {}) };
     } catch (err) {
       if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
     }
@@ -67,8 +77,9 @@ export async function run(argv: string[]): Promise<number> {
     }
     const started = await startResumed(t, d);
     const ui = uiLink(t.namespace, started.workflowId);
-    if (values.json) printJson({ mode: 'new-run', ...started, resumeFrom: id, previousStatus: d.status.name, ui });
-    else console.log(`started ${started.workflowId}, resuming ${id} (which ended ${d.status.name}): it does only what ${id} did not finish\n  ${ui}`);
+    if (values.json) printJson({ mode: 'new-run', ...started, resumeFrom: started.resumeFrom ?? null, previousStatus: d.status.name, ui });
+    else if (started.resumeFrom) console.log(`started ${started.workflowId}, resuming ${id} (which ended ${d.status.name}): it does only what ${id} did not finish\n  ${ui}`);
+    else console.log(`started ${started.workflowId} afresh: ${id} (which ended ${d.status.name}) never started work on the cluster, so there is nothing to resume from\n  ${ui}`);
     return EXIT.ok;
   });
 }

@@ -239,15 +239,15 @@ describe('runs kept waiting for the cluster', () => {
     expect(after.failure).toContain('aborted by an operator: node1 needs a new disk');
   });
 
-  it('ae resume of a terminated run starts <id>-r1 with resumeFrom; an open, unpaused run is refused with exit 2', async () => {
+  it('ae resume of a run terminated while it waited for the cluster starts <id>-r1 afresh (nothing to resume from); an open, unpaused run is refused with exit 2', async () => {
     const h = await waiting(unique('term'));
     await h.terminate('the test pulls the plug half-way');
     const r = await ae(['resume', h.workflowId]);
     expect(r.code).toBe(0);
     const next = `${h.workflowId}-r1`;
     leftovers.push(next);
-    expect(r.out).toBe(`started ${next}, resuming ${h.workflowId} (which ended TERMINATED): it does only what ${h.workflowId} did not finish\n  ${ui(next)}\n`);
-    expect(await startedInput(next)).toEqual({ ...(await startedInput(h.workflowId)), repetitions: 3, hypervisors: ['fragvisor', 'giantvm'], buildJobs: 16, ifBusy: 'wait', dryRun: false, resumeFrom: h.workflowId });
+    expect(r.out).toBe(`started ${next} afresh: ${h.workflowId} (which ended TERMINATED) never started work on the cluster, so there is nothing to resume from\n  ${ui(next)}\n`);
+    expect(await startedInput(next)).toEqual({ ...(await startedInput(h.workflowId)), repetitions: 3, hypervisors: ['fragvisor', 'giantvm'], buildJobs: 16, ifBusy: 'wait', dryRun: false });
     const d = await client.workflow.getHandle(next).describe();
     expect(d.taskQueue).toBe(taskQueue);
     // The new run is open and not paused (it waits for the cluster): resuming it is refused.
@@ -348,7 +348,7 @@ describe('ae schedule', () => {
     const id = unique('sched');
     const r = await ae(['schedule', '--cluster', PROFILE, '--node-counts', '2', '--experiments', 'none', '--every', '1d12h', '--id', id, '--json']);
     expect(r.code).toBe(0);
-    const input = { cluster: PROFILE, experiments: [], nodeCounts: [2], repetitions: 3, hypervisors: ['fragvisor', 'giantvm'], buildJobs: 16, dryRun: false };
+    const input = { cluster: PROFILE, experiments: [], nodeCounts: [2], repetitions: 3, hypervisors: ['fragvisor', 'giantvm'], buildJobs: 16, ifBusy: 'wait', dryRun: false };
     // (stderr, in the same capture, notes that no worker polls fragvisor-ae in this test)
     expect(JSON.parse(r.out.replace(/^note: .*\n/m, ''))).toEqual({ scheduleId: id, every: '1d12h', taskQueue: TASK_QUEUE, input });
 
