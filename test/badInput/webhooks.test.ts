@@ -8,8 +8,7 @@ import { stringify as toYaml } from 'yaml';
 import { startWebhookListener, type WebhookListener } from '../../webhook/server';
 import { signatureHeader } from '../../webhook/signature';
 import type { ReproduceClaimsResult } from '../../workflows/reproduceClaims';
-import { startTestWorker, testClient, uniqueTaskQueue } from '../helpers/temporal';
-import { listExecutions, workflowExists } from './workflows';
+import { listExecutions, startTestWorker, testClient, uniqueTaskQueue, workflowExists } from '../helpers/temporal';
 
 /**
  * Bad-input corpus, part 3: bad deliveries against a real webhook listener on 127.0.0.1 that starts

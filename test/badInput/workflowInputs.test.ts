@@ -6,8 +6,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { PROJECT_ROOT, runsDir } from '../../config/paths';
 import { leaseWorkflowId } from '../../workflows/clusterLease';
 import type { ReproduceClaimsResult } from '../../workflows/reproduceClaims';
-import { startTestWorker, testClient, uniqueTaskQueue } from '../helpers/temporal';
-import { listExecutions, workflowExists } from './workflows';
+import { listExecutions, startTestWorker, testClient, uniqueTaskQueue, workflowExists } from '../helpers/temporal';
 
 type History = Awaited<ReturnType<WorkflowHandle['fetchHistory']>>;
 

@@ -1,4 +1,4 @@
-import { ActivityFailure, Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { ActivityFailure, Client, Connection, WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createAeWorker, type AeWorker } from '../../workers/worker';
@@ -83,4 +83,22 @@ export async function thrownFailure(run: Promise<unknown>): Promise<ApplicationF
   );
   if (!(err instanceof ApplicationFailure)) throw new Error(`expected an ApplicationFailure, got ${err === undefined ? 'a result' : String(err)}`);
   return err;
+}
+
+/** Whether any execution with this workflow id exists, open or closed. */
+export async function workflowExists(client: Client, workflowId: string): Promise<boolean> {
+  try {
+    await client.workflow.getHandle(workflowId).describe();
+    return true;
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return false;
+    throw err;
+  }
+}
+
+/** Every execution a visibility query finds (e.g. `WorkflowId STARTS_WITH 'x-'`, `TaskQueue = 'q'`). */
+export async function listExecutions(client: Client, query: string): Promise<{ workflowId: string; runId: string }[]> {
+  const out: { workflowId: string; runId: string }[] = [];
+  for await (const w of client.workflow.list({ query })) out.push({ workflowId: w.workflowId, runId: w.runId });
+  return out;
 }

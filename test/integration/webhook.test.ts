@@ -4,7 +4,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
+import { Client, Connection } from '@temporalio/client';
 import { stringify as toYaml } from 'yaml';
 import { notifyActivities } from '../../activities/notify';
 import { startSimCluster, type SimCluster } from '../../sim/cluster';
@@ -12,7 +12,7 @@ import { startWebhookListener, type WebhookListener } from '../../webhook/server
 import { signatureHeader } from '../../webhook/signature';
 import type { ReproduceClaimsResult } from '../../workflows/reproduceClaims';
 import { waitUntil } from '../helpers/sim';
-import { startFixtureWorker, startTestWorker, testAddress, testClient, uniqueTaskQueue } from '../helpers/temporal';
+import { startFixtureWorker, startTestWorker, testAddress, testClient, uniqueTaskQueue, workflowExists } from '../helpers/temporal';
 
 /**
  * The webhook listener on 127.0.0.1 against the real dev server. Listener A starts the real
@@ -158,16 +158,6 @@ function github(base: string, body: string, opts: { event?: string; delivery?: s
   return post(base, '/webhooks/github', body, headers);
 }
 
-async function exists(workflowId: string): Promise<boolean> {
-  try {
-    await client.workflow.getHandle(workflowId).describe();
-    return true;
-  } catch (err) {
-    if (err instanceof WorkflowNotFoundError) return false;
-    throw err;
-  }
-}
-
 async function callbackFor(workflowId: string): Promise<Received> {
   let found: Received | undefined;
   await waitUntil(`the callback for ${workflowId}`, () => (found = callbacks.find((c) => (JSON.parse(c.body) as { workflowId: string }).workflowId === workflowId)) !== undefined, 60_000, 100);
@@ -204,7 +194,7 @@ it('a wrong or missing signature answers 401 and starts nothing', async () => {
     expect(r.status).toBe(401);
     expect(r.json.error).toMatch(/X-Hub-Signature-256/);
   }
-  expect(await exists(idOf(commit))).toBe(false);
+  expect(await workflowExists(client, idOf(commit))).toBe(false);
 });
 
 it('a redelivery joins the run: same delivery id (remembered), a new delivery id, and the generic route', async () => {
@@ -229,7 +219,7 @@ it('the generic route takes Bearer or X-Signature-256, and refuses anything else
   const commit = newCommit();
   const body = JSON.stringify({ repository: REPO, ref: 'release/2', commit, input: { repetitions: 2 } });
   const wrong = await post(a.url, '/webhooks/generic', body, { 'Content-Type': 'application/json', Authorization: `Bearer ${GH_SECRET}` });
-  expect([wrong.status, await exists(idOf(commit))]).toEqual([401, false]);
+  expect([wrong.status, await workflowExists(client, idOf(commit))]).toEqual([401, false]);
   const signed = await post(a.url, '/webhooks/generic', body, { 'Content-Type': 'application/json', 'X-Signature-256': signatureHeader(GENERIC_SECRET, body) });
   expect(signed.status).toBe(202);
   expect(signed.json).toMatchObject({ workflowId: idOf(commit), joined: false });
@@ -277,7 +267,7 @@ it('a body over 1 MiB answers 413 (declared or streamed) and starts nothing, eve
   const streamed = await rawPost(a.url, { ...signed, 'Transfer-Encoding': 'chunked' }, chunks);
   expect(streamed.status).toBe(413);
   expect(JSON.parse(streamed.body)).toEqual({ error: 'the body is larger than 1048576 bytes' });
-  expect(await exists(idOf(commit))).toBe(false);
+  expect(await workflowExists(client, idOf(commit))).toBe(false);
 });
 
 it('refusals start nothing: 415 form-encoded, 400 truncated JSON, 422 unmapped branch, 400 bad field', async () => {
@@ -295,7 +285,7 @@ it('refusals start nothing: 415 form-encoded, 400 truncated JSON, 422 unmapped b
   for (const [commit, send, status, message] of cases) {
     const r = await send();
     expect([r.status, r.json.error]).toEqual([status, expect.stringMatching(message)]);
-    expect(await exists(idOf(commit))).toBe(false);
+    expect(await workflowExists(client, idOf(commit))).toBe(false);
   }
 });
 
@@ -317,7 +307,7 @@ it('a route without its secret answers 503 naming the variable, never accepting 
   const r = await post(b.url, '/webhooks/generic', JSON.stringify({ repository: REPO, ref: 'main', commit }), { 'Content-Type': 'application/json' });
   expect(r.status).toBe(503);
   expect(r.json.error).toMatch(/set AE_WEBHOOK_GENERIC_SECRET/);
-  expect(await exists(idOf(commit))).toBe(false);
+  expect(await workflowExists(client, idOf(commit))).toBe(false);
 });
 
 it('Temporal unreachable: 500 with the reason, nothing remembered, so the redelivery starts the run', async () => {
@@ -331,7 +321,7 @@ it('Temporal unreachable: 500 with the reason, nothing remembered, so the redeli
   expect(r.status).toBe(500);
   expect(r.json.error).toMatch(/^could not handle the delivery: /);
   expect(logs.at(-1)).toMatch(/^webhook: POST \/webhooks\/github 500 delivery=[0-9a-f-]{36} workflow=- error="could not handle the delivery: /);
-  expect(await exists(idOf(commit))).toBe(false);
+  expect(await workflowExists(client, idOf(commit))).toBe(false);
   // GitHub's redelivery reaches a listener that can start it (same delivery id: not answered from memory).
   const again = await github(a.url, pushBody(commit), { delivery });
   expect([again.status, again.json.joined]).toEqual([202, false]);
@@ -374,8 +364,8 @@ it('a flood gets 429 with Retry-After, and refused deliveries start nothing', as
     expect(Number(r.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     expect(r.json.error).toMatch(/too many requests: retry in \d+ s/);
   }
-  for (const c of accepted) expect(await exists(idOf(c))).toBe(true);
-  for (const c of refused) expect(await exists(idOf(c))).toBe(false);
+  for (const c of accepted) expect(await workflowExists(client, idOf(c))).toBe(true);
+  for (const c of refused) expect(await workflowExists(client, idOf(c))).toBe(false);
 });
 
 it('logs one line per request with method, route, status, delivery and workflow id, never a secret or a body', () => {

@@ -19,8 +19,7 @@ import { startWebhookListener } from '../../webhook/server';
 import { leaseWorkflowId } from '../../workflows/clusterLease';
 import type { RebootNodesInput } from '../../workflows/rebootNodes';
 import type { ReproduceClaimsResult } from '../../workflows/reproduceClaims';
-import { listExecutions } from '../badInput/workflows';
-import { startTestWorker, testAddress, testClient, uniqueTaskQueue } from '../helpers/temporal';
+import { listExecutions, startTestWorker, testAddress, testClient, uniqueTaskQueue } from '../helpers/temporal';
 
 type History = Awaited<ReturnType<WorkflowHandle['fetchHistory']>>;
 
