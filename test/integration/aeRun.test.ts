@@ -104,7 +104,7 @@ describe('ae run with a worker', () => {
       const history = await handle.fetchHistory();
       const started = history.events![0].workflowExecutionStartedEventAttributes!;
       const input = JSON.parse(Buffer.from(started.input!.payloads![0].data!).toString()) as Record<string, unknown>;
-      expect(input).toEqual({ cluster: 'sim', experiments: ['E1'], nodeCounts: [2], repetitions: 3, hypervisors: ['fragvisor', 'giantvm'], buildJobs: 16, dryRun: false });
+      expect(input).toEqual({ cluster: 'sim', experiments: ['E1'], nodeCounts: [2], repetitions: 3, hypervisors: ['fragvisor', 'giantvm'], buildJobs: 16, ifBusy: 'wait', dryRun: false });
       expect(started.taskQueue?.name).toBe(TASK_QUEUE);
       await handle.result();
     } finally {

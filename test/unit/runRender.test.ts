@@ -136,7 +136,8 @@ describe('workflowIdFor', () => {
 
 describe('buildRunInput: flags (and an input file) through the workflow schema', () => {
   it.each<{ name: string; flags: RunInputFlags; file?: unknown; expected: Record<string, unknown> }>([
-    { name: 'defaults', flags: { cluster: 'sim' }, expected: { cluster: 'sim', experiments: ['E1', 'E2', 'E3'], nodeCounts: [4], repetitions: 3, hypervisors: ['fragvisor', 'giantvm'], buildJobs: 16, dryRun: false } },
+    { name: 'defaults', flags: { cluster: 'sim' }, expected: { cluster: 'sim', experiments: ['E1', 'E2', 'E3'], nodeCounts: [4], repetitions: 3, hypervisors: ['fragvisor', 'giantvm'], buildJobs: 16, ifBusy: 'wait', dryRun: false } },
+    { name: 'if-busy refuse', flags: { cluster: 'sim', 'if-busy': 'refuse' }, expected: { ifBusy: 'refuse' } },
     { name: 'experiments none', flags: { cluster: 'sim', experiments: 'none' }, expected: { experiments: [] } },
     { name: 'experiments in any case, with spaces', flags: { cluster: 'sim', experiments: 'e1, E3' }, expected: { experiments: ['E1', 'E3'] } },
     { name: 'experiments all over a file that names one', flags: { cluster: 'sim', experiments: 'all' }, file: { experiments: ['E2'] }, expected: { experiments: ['E1', 'E2', 'E3'] } },
@@ -156,6 +157,7 @@ describe('buildRunInput: flags (and an input file) through the workflow schema',
     { name: 'an unknown experiment', flags: { cluster: 'sim', experiments: 'E1,E4' }, error: '--experiments E1,E4: experiments[1]: expected one of E1, E2, E3' },
     { name: 'a node count that is no number', flags: { cluster: 'sim', 'node-counts': '2,x' }, error: '--node-counts 2,x: nodeCounts[1]: expected a node count (a number)' },
     { name: 'zero nodes', flags: { cluster: 'sim', 'node-counts': '0' }, error: '--node-counts 0: nodeCounts[0]: expected at least 1 node' },
+    { name: 'if-busy neither wait nor refuse', flags: { cluster: 'sim', 'if-busy': 'later' }, error: '--if-busy later: ifBusy: expected "wait" (queue behind the run that holds the cluster) or "refuse" (fail at once)' },
     { name: 'a repeated hypervisor', flags: { cluster: 'sim', hypervisors: 'fragvisor,fragvisor' }, error: '--hypervisors fragvisor,fragvisor: hypervisors: expected each hypervisor at most once' },
     { name: 'repetitions not a whole number', flags: { cluster: 'sim', repetitions: '2.5' }, error: '--repetitions 2.5: repetitions: expected a number of repetitions' },
     { name: 'a commit that is no hash', flags: { cluster: 'sim', commit: 'main' }, error: '--commit main: kernelCommit: expected a git commit hash: 7 to 40 lower-case hex digits' },

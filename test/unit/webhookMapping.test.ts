@@ -50,7 +50,7 @@ it.each([
 it('plans the rule input with the pushed commit as kernelCommit, validated with defaults', () => {
   const run = planRun(config, { repository: 'acme/FragVisor', branch: 'main', commit: SHA });
   expect(run.workflowId).toBe('ci-acme-fragvisor-abcdef012345-sim');
-  expect(run.input).toEqual({ cluster: 'sim', kernelCommit: SHA, experiments: [], hypervisors: ['fragvisor'], dryRun: true, nodeCounts: [4], repetitions: 3, buildJobs: 16 });
+  expect(run.input).toEqual({ cluster: 'sim', kernelCommit: SHA, experiments: [], hypervisors: ['fragvisor'], dryRun: true, nodeCounts: [4], repetitions: 3, buildJobs: 16, ifBusy: 'wait' });
   expect(run.rule.callback).toBeUndefined();
 });
 
