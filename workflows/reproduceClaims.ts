@@ -373,6 +373,7 @@ export async function reproduceClaims(rawInput: ReproduceClaimsInput): Promise<R
             const key = `${e.hypervisor}/${e.experiment}-n${e.nodeCount}/extra-${r}`;
             const what = e.only.map((o) => `${o.variant} +${o.repetitions.length}`).join(', ');
             await checkpoint(`added repetitions ${key}`);
+            progress.hypervisor = e.hypervisor;
             phase('experiments', `added repetitions, round ${r}: ${key} (${what})`);
             progress.stages.push({ key, title: `${e.hypervisor} ${e.experiment} on ${e.nodeCount} node(s): added repetitions (${what})`, state: 'running' });
             try {
