@@ -3,7 +3,8 @@ import { TASK_QUEUE } from '../../config/constants';
 import { InvalidConfigError } from '../../config/errors';
 import { GENERIC_SECRET_ENV, GITHUB_SECRET_ENV } from '../../webhook/config';
 import { DEFAULT_WEBHOOK_HOST, DEFAULT_WEBHOOK_PORT, startWebhookListener, webhookPort } from '../../webhook/server';
-import { connectClient } from '../client';
+import { withTemporal } from '../client';
+import { EXIT, ExitError } from '../exitError';
 import { UsageError } from '../usageError';
 
 export const usage = `ae webhook [--host ${DEFAULT_WEBHOOK_HOST}] [--port ${DEFAULT_WEBHOOK_PORT}] [--config FILE] [--task-queue ${TASK_QUEUE}]
@@ -27,31 +28,24 @@ export async function run(argv: string[]): Promise<number> {
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
-  let connected: Awaited<ReturnType<typeof connectClient>>;
-  try {
-    connected = await connectClient();
-  } catch (err) {
-    console.error(`ae webhook: ${(err as Error).message}`);
-    return 3;
-  }
-  let listener: Awaited<ReturnType<typeof startWebhookListener>>;
-  try {
-    listener = await startWebhookListener({ host: values.host, port, configFile: values.config, client: connected.client, namespace: connected.namespace, taskQueue: values['task-queue'] });
-  } catch (err) {
-    await connected.close();
-    console.error(`ae webhook: ${(err as Error).message}`);
-    if (err instanceof InvalidConfigError || (err as NodeJS.ErrnoException).code === 'EADDRINUSE') return 1;
-    throw err;
-  }
-  await new Promise<void>((resolve) => {
-    const stop = (signal: NodeJS.Signals) => {
-      console.log(`\n${signal}: stopping the webhook listener`);
-      resolve();
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+  // withTemporal: an unreachable Temporal is exit 3, and the connection is closed however this ends.
+  return withTemporal(async (connected) => {
+    let listener: Awaited<ReturnType<typeof startWebhookListener>>;
+    try {
+      listener = await startWebhookListener({ host: values.host, port, configFile: values.config, client: connected.client, namespace: connected.namespace, taskQueue: values['task-queue'] });
+    } catch (err) {
+      if (err instanceof InvalidConfigError || (err as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new ExitError((err as Error).message, EXIT.failed);
+      throw err;
+    }
+    await new Promise<void>((resolve) => {
+      const stop = (signal: NodeJS.Signals) => {
+        console.log(`\n${signal}: stopping the webhook listener`);
+        resolve();
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+    await listener.close();
+    return EXIT.ok;
   });
-  await listener.close();
-  await connected.close();
-  return 0;
 }
