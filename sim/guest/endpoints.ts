@@ -1,6 +1,6 @@
 import { rmSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
+import { freePort } from '../ports';
 import { writeFileAtomic } from '../state';
 import { LOOPBACK } from './listen';
 
@@ -16,17 +16,7 @@ import { LOOPBACK } from './listen';
 
 export const GUEST_JSON = 'guest.json';
 export const OPENLAMBDA_BASE_PORT = 5000;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, LOOPBACK, () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
+const REBIND_ATTEMPTS = 5;
 
 export class GuestPorts {
   private readonly map = new Map<number, number>();
@@ -50,6 +40,24 @@ export class GuestPorts {
     this.map.set(guestPort, port);
     for (const l of this.listeners) l();
     return port;
+  }
+
+  /**
+   * Start a guest server on `guestPort`'s loopback port. The port was only reserved (bound and
+   * closed) at boot, so anything on this machine may have taken it since, most often an outgoing
+   * connection's ephemeral port: then the guest port gets a fresh loopback port (guest.json follows)
+   * instead of the guest service failing with a host-side EADDRINUSE a real guest never sees.
+   */
+  async serve<T>(guestPort: number, start: (port: number) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const port = await this.ensure(guestPort);
+      try {
+        return await start(port);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= REBIND_ATTEMPTS) throw err;
+        this.map.delete(guestPort);
+      }
+    }
   }
 
   onChange(listener: () => void): void {

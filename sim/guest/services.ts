@@ -87,9 +87,8 @@ export class GuestServices {
     this.nginx = entry;
     const workers = settings.workers === 'auto' ? this.opts.vcpus : settings.workers;
     for (let i = 0; i < workers && master.alive; i++) await this.spawnWorker(entry);
-    const port = await this.opts.ports.ensure(settings.listen);
     if (master.alive) {
-      entry.server = await startNginx({
+      entry.server = await this.opts.ports.serve(settings.listen, (port) => startNginx({
         model: this.opts.model,
         hypervisor: this.opts.hypervisor,
         nodes: this.opts.vcpus,
@@ -99,7 +98,7 @@ export class GuestServices {
         guestIp: this.opts.guestIp,
         timelines: this.timelines,
         pinning: () => processes.pinning(),
-      });
+      }));
       if (!master.alive) await this.stopServer(entry);
     }
     return undefined;
@@ -135,9 +134,8 @@ export class GuestServices {
     const { processes } = this.opts;
     const daemon = await processes.spawn('ol-worker', 'root', 'ol', `ol worker --path=${workerPath}`, mask);
     daemon.port = port;
-    const loopback = await this.opts.ports.ensure(port);
     const index = port - OPENLAMBDA_BASE_PORT;
-    const server = await startOpenLambdaWorker({
+    const server = await this.opts.ports.serve(port, (loopback) => startOpenLambdaWorker({
       model: this.opts.model,
       hypervisor: this.opts.hypervisor,
       nodes: this.opts.vcpus,
@@ -145,7 +143,7 @@ export class GuestServices {
       name: `ol${index >= 0 ? index : port}`,
       timelines: this.timelines,
       mask: () => processes.maskOf(daemon.proc.pid) ?? processes.fullMask,
-    });
+    }));
     this.ol.set(port, { daemon, server, path: workerPath });
     if (!daemon.alive) await this.stopOl(port);
     return { port, pid: daemon.proc.pid };
