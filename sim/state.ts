@@ -10,8 +10,11 @@ import { z } from 'zod';
  * `boot_id`; they talk back through files:
  * - `ctl/<action>.<id>`: a request to the simulator (`reboot`, `poweroff`), picked up and deleted;
  * - `next_kernel_release`: the kernel a `make install` installed, promoted at the next boot;
- * - `modules`: the loaded (imitation) kernel modules, emptied at every boot.
+ * - `modules`: the loaded (imitation) kernel modules, emptied at every boot;
+ * - `guest-connect-to`: on the origin while a VM runs, its guest's loopback ports (sim/bin/curl).
  */
+
+export const GUEST_ROUTES_FILE = 'guest-connect-to';
 
 export const INITIAL_KERNEL_RELEASE = '4.15.0-213-generic';
 /** What `uname -v` says for the stock Ubuntu 18.04 kernel the nodes start with. */
@@ -131,9 +134,9 @@ export class NodeStateStore {
     if (existsSync(ctl)) for (const f of readdirSync(ctl)) rmSync(path.join(ctl, f), { recursive: true, force: true });
   }
 
-  /** What a boot wipes: loaded modules and unprocessed requests. */
+  /** What a boot wipes: loaded modules, a VM's guest routes and unprocessed requests. */
   resetVolatile(): void {
-    rmSync(path.join(this.stateDir, 'modules'), { force: true });
+    for (const f of ['modules', GUEST_ROUTES_FILE]) rmSync(path.join(this.stateDir, f), { force: true });
     this.resetRequests();
   }
 }

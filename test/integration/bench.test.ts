@@ -228,4 +228,25 @@ describe('E2 in the OpenLambda guest', () => {
     expect(await acts.listMeasurements({ runId: RUN })).toEqual([key('E1', 'php-25ms', 2), key('E1', 'php-250ms'), key('E2', 'openlambda'), key('E3', 'net-16-local', 4), key('E3', 'net-4096-local')]);
     expect(results().measurements.every((x) => x.simulated)).toBe(true);
   });
+
+  it("the origin's curl reaches the guest's ports directly, and nothing else off this machine", async () => {
+    const origin = p.nodes[0];
+    const endpoints = JSON.parse(readFileSync(path.join(stateDir, 'guest.json'), 'utf8')) as { ports: Record<string, number> };
+    const routes = await p.sh(origin, 'cat /home/.ae-sim/state/guest-connect-to');
+    expect(routes.stdout).toBe(Object.entries(endpoints.ports).map(([g, l]) => `10.4.4.222:${g}:127.0.0.1:${l}\n`).join(''));
+    expect((await p.sh(p.nodes[1], 'test -e /home/.ae-sim/state/guest-connect-to')).code).toBe(1);
+    const post = await p.sh(origin, "curl -sS -d 1 -w '\\n%{http_code} %{remote_port}' 10.4.4.222:5001/run/process");
+    expect(post.code).toBe(0);
+    expect(post.stdout).toMatch(new RegExp(`^\\{"lambda":"process".*"simulated":true\\}\\n\\n200 ${endpoints.ports['5001']}$`, 's'));
+    // Another host in the same command gets a closed loopback port, never the network.
+    const mixed = await p.sh(origin, "curl -sS -o /dev/null -w '%{http_code} ' 10.4.4.222:5000/status http://10.9.9.9/");
+    expect(mixed.stdout).toBe('200 000 ');
+    expect(mixed.stderr).toMatch(/Failed to connect to 127\.0\.0\.1 port 9/);
+    expect(mixed.code).toBe(7);
+    // The VM gone, so are its routes: the guest is unreachable again.
+    p.killLaunched();
+    await waitUntil('the routes to go', async () => (await p.sh(origin, 'test -e /home/.ae-sim/state/guest-connect-to')).code === 1, 10_000);
+    const after = await p.sh(origin, 'curl -sS 10.4.4.222:5000/status');
+    expect(after).toMatchObject({ code: 7, stderr: expect.stringContaining('No route to host') });
+  });
 });

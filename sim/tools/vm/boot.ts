@@ -3,6 +3,7 @@ import type { GuestKind } from '../../guest/image';
 import { guestSshPort } from '../../guest/sshd';
 import type { Hypervisor } from '../../model/schema';
 import type { World, WorldNode } from '../types';
+import { publishGuestRoutes } from './guestNet';
 import { earlyBoot, lateBoot, loginBanner, panic, stamp, type ConsoleFacts } from './console';
 import type { VmDeps } from './deps';
 import { nodeVmUse, vmBoard, type VmRecord } from './vmState';
@@ -48,6 +49,7 @@ export async function runVm(l: VmLaunch): Promise<number> {
   const deathCtl = new AbortController();
   let death: Death | undefined;
   let guest: Guest | undefined;
+  let unpublishRoutes: (() => void) | undefined;
   const die = (d: Death) => {
     if (death) return;
     death = d;
@@ -102,6 +104,7 @@ export async function runVm(l: VmLaunch): Promise<number> {
       onPowerOff: (how) => die({ how }),
     });
     record.guest = guest;
+    if (l.guestIp) unpublishRoutes = publishGuestRoutes(nodes[0], l.guestIp, guest.ports);
     if (!death) {
       record.phase = 'running';
       say(loginBanner(l.facts, bootSeconds, `127.0.0.1:${guest.ssh.port}`));
@@ -116,6 +119,7 @@ export async function runVm(l: VmLaunch): Promise<number> {
   } finally {
     record.phase = 'dead';
     l.signal.removeEventListener('abort', onAbort);
+    unpublishRoutes?.();
     await guest?.stop();
   }
   return farewell(death, say);

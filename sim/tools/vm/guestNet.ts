@@ -1,6 +1,8 @@
 import { spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import path from 'node:path';
-import { findExecutable } from '../../sandbox';
+import { findExecutable, NODE_STATE_DIR } from '../../sandbox';
+import { GUEST_ROUTES_FILE, writeFileAtomic } from '../../state';
 import type { ToolContext, WorldNode } from '../types';
 import { currentVm } from './vmState';
 
@@ -128,4 +130,29 @@ export function runReal(ctx: ToolContext, file: string, args: string[], cwd: str
       resolve(code ?? (signal ? 137 : 1));
     });
   });
+}
+
+/** `curl --connect-to` routes to the guest: `GUEST_IP:PORT:127.0.0.1:LOOPBACK_PORT`, one per line. */
+export function guestRoutes(guestIp: string, ports: readonly (readonly [number, number])[]): string {
+  return ports.map(([guestPort, loopback]) => `${guestIp}:${guestPort}:127.0.0.1:${loopback}\n`).join('');
+}
+
+/**
+ * Publishes the guest's routes in the origin's state for the curl wrapper (sim/bin/curl), which
+ * then runs the real curl in the node instead of a round trip through the tool channel: E2 times
+ * its bursts with `date`, and ~50 ms of Node start-up per curl would outweigh the modelled
+ * lambdas at small time scales. Kept current while the guest's ports change; returns the unpublish.
+ */
+export function publishGuestRoutes(origin: WorldNode, guestIp: string, ports: { entries(): [number, number][]; onChange(listener: () => void): void }): () => void {
+  const file = origin.hostPath(`${NODE_STATE_DIR}/${GUEST_ROUTES_FILE}`);
+  let published = true;
+  const write = () => {
+    if (published) writeFileAtomic(file, guestRoutes(guestIp, ports.entries()));
+  };
+  write();
+  ports.onChange(write);
+  return () => {
+    published = false;
+    rmSync(file, { force: true });
+  };
 }
