@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import path from 'node:path';
-import { findExecutable, NODE_STATE_DIR } from '../../sandbox';
+import { findExecutable } from '../../sandbox';
 import { GUEST_ROUTES_FILE, writeFileAtomic } from '../../state';
+import { asSimWorldNode } from '../../world';
 import type { ToolContext, WorldNode } from '../types';
 import { currentVm } from './vmState';
 
@@ -144,7 +145,10 @@ export function guestRoutes(guestIp: string, ports: readonly (readonly [number, 
  * lambdas at small time scales. Kept current while the guest's ports change; returns the unpublish.
  */
 export function publishGuestRoutes(origin: WorldNode, guestIp: string, ports: { entries(): [number, number][]; onChange(listener: () => void): void }): () => void {
-  const file = origin.hostPath(`${NODE_STATE_DIR}/${GUEST_ROUTES_FILE}`);
+  // Only a real node has the wrapper that reads them (a test's fake world has no sandbox).
+  const node = asSimWorldNode(origin);
+  if (!node) return () => {};
+  const file = path.join(node.sim.stateDir, GUEST_ROUTES_FILE);
   let published = true;
   const write = () => {
     if (published) writeFileAtomic(file, guestRoutes(guestIp, ports.entries()));
