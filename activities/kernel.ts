@@ -269,12 +269,12 @@ export function kernelActivities({ ssh }: { ssh: SshPool }) {
       });
     },
 
-    /** FragVisor's origin flag in debug.h, set or cleared idempotently and read back; a mismatch is OriginFlagMismatch. */
+    /** FragVisor's origin flag in debug.h, set or cleared idempotently and read back; a mismatch is OriginFlagMismatch, a missing or read-only debug.h OriginFlagUneditable. */
     async setOriginFlag(input: SetOriginFlagInput): Promise<OriginFlagState & { log: string }> {
       return classified(async () => {
         const where = pinned(input);
         const log = stepLog(input.runId, input.node, 'fragvisor/origin-flag');
-        const out = await runSteps(ssh, where, originFlagCommands(where.profile.paths.kernelTree, input.origin), { logFile: log.file, timeoutMs: SHORT_MS, permanentType: 'OriginFlagMismatch' });
+        const out = await runSteps(ssh, where, originFlagCommands(where.profile.paths.kernelTree, input.origin), { logFile: log.file, timeoutMs: SHORT_MS, permanentType: 'OriginFlagUneditable' });
         const state = parseOriginFlagReadback(out);
         if (state.origin !== input.origin) {
           throw ApplicationFailure.nonRetryable(

@@ -84,6 +84,7 @@ export const KERNEL_NON_RETRYABLE = [
   'InvalidRemoteJobSpec',
   'SourceSyncFailed',
   'OriginFlagMismatch',
+  'OriginFlagUneditable',
   'KernelConfigMissing',
   'KernelBuildFailed',
   'KernelInstallFailed',

@@ -219,6 +219,22 @@ describe("GiantVM's host kernel, failures and interruptions", () => {
     expect(count('node2', 'make:install')).toBe(installs + 1);
   });
 
+  it('a read-only debug.h fails at once with OriginFlagUneditable saying what to do, nothing built', async () => {
+    const builds = count('node3', 'make:all');
+    await sh('node3', 'chmod a-w ~/FragVisor/fragvisor-linux/include/popcorn/debug.h');
+    try {
+      const runId = newRunId('flag-ro');
+      const handle = await install(hostInput(runId, 'node3'));
+      const failure = await activityFailure(handle.result());
+      expect(failure).toMatchObject({ type: 'OriginFlagUneditable', nonRetryable: true });
+      expect(failure.message).toContain('cannot set the origin flag (CONFIG_POPCORN_ORIGIN_NODE): /home/ae/FragVisor/fragvisor-linux/include/popcorn/debug.h or its directory is not writable by the SSH user: give that user the kernel tree (chown -R)');
+      expect(await attempts(handle.workflowId, 'setOriginFlag')).toBe(1);
+      expect(count('node3', 'make:all')).toBe(builds);
+    } finally {
+      await sh('node3', 'chmod u+w ~/FragVisor/fragvisor-linux/include/popcorn/debug.h');
+    }
+  });
+
   it('a worker killed mid-build: a new worker reattaches to the same make, which runs once', async () => {
     const queue = uniqueTaskQueue('kernel-kill');
     const first = await startWorker(queue);

@@ -159,7 +159,14 @@ describe('command lines', () => {
       want: [`sed -i -E 's@^([[:space:]]*#[[:space:]]*define[[:space:]]+CONFIG_POPCORN_ORIGIN_NODE([[:space:]]|$))@// \\1@' ${DEBUG_H}`, `grep -n CONFIG_POPCORN_ORIGIN_NODE ${DEBUG_H} || true`],
     },
   ])('origin flag (origin: $origin): the idempotent edit, then the read-back', ({ origin, want }) => {
-    expect(originFlagCommands(TREE, origin)).toEqual(want);
+    expect(originFlagCommands(TREE, origin).slice(1)).toEqual(want);
+  });
+
+  it('origin flag: first checks debug.h and its directory are there and writable, permanently (exit 3) if not', () => {
+    expect(originFlagCommands(TREE, true)[0]).toBe(
+      `{ test -f ${DEBUG_H} || { echo 'fragvisor-ae: cannot set the origin flag (CONFIG_POPCORN_ORIGIN_NODE): ${DEBUG_H} is missing: check paths.kernelTree in the cluster profile (the FragVisor kernel tree)' >&2; exit 3; }; } && ` +
+        `{ { test -w ${DEBUG_H} && test -w ${TREE}/include/popcorn; } || { echo 'fragvisor-ae: cannot set the origin flag (CONFIG_POPCORN_ORIGIN_NODE): ${DEBUG_H} or its directory is not writable by the SSH user: give that user the kernel tree (chown -R)' >&2; exit 3; }; }`,
+    );
   });
 
   it('hashes .config, debug.h (FragVisor only) and LOCALVERSION on the node; inspect adds uname -r and the marker', () => {

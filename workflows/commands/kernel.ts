@@ -126,13 +126,19 @@ const DEFINE = `#[[:space:]]*define[[:space:]]+${ORIGIN_FLAG}([[:space:]]|$)`;
  */
 export function originFlagCommands(tree: string, origin: boolean): string[] {
   const file = join(checkPath('kernel tree', tree), DEBUG_H);
+  // sed -i writes a new file next to it: the directory must be writable too. Neither heals by retrying.
+  const dir = join(tree, DEBUG_H.slice(0, DEBUG_H.lastIndexOf('/')));
+  const writable = [
+    `{ ${toCommandLine(['test', '-f', file])} || ${giveUp(`cannot set the origin flag (${ORIGIN_FLAG}): ${file} is missing: check paths.kernelTree in the cluster profile (the FragVisor kernel tree)`)}; }`,
+    `{ { ${toCommandLine(['test', '-w', file])} && ${toCommandLine(['test', '-w', dir])}; } || ${giveUp(`cannot set the origin flag (${ORIGIN_FLAG}): ${file} or its directory is not writable by the SSH user: give that user the kernel tree (chown -R)`)}; }`,
+  ].join(' && ');
   const edit = origin
     ? [
         toCommandLine(['sed', '-i', '-E', '-e', `s@^[[:space:]]*//[[:space:]]*(${DEFINE})@\\1@`, '-e', `s@^[[:space:]]*/\\*[[:space:]]*(#[[:space:]]*define[[:space:]]+${ORIGIN_FLAG})[[:space:]]*\\*/[[:space:]]*$@\\1@`, file]),
         `${toCommandLine(['grep', '-Eq', `^[[:space:]]*${DEFINE}`, file])} || ${toCommandLine(['printf', '%s\\n', '', '/* The origin node (set by fragvisor-ae). */', `#define ${ORIGIN_FLAG}`])} >> ${shellQuote(file)}`,
       ]
     : [toCommandLine(['sed', '-i', '-E', `s@^([[:space:]]*${DEFINE})@// \\1@`, file])];
-  return [...edit, `${toCommandLine(['grep', '-n', ORIGIN_FLAG, file])} || true`];
+  return [writable, ...edit, `${toCommandLine(['grep', '-n', ORIGIN_FLAG, file])} || true`];
 }
 
 const MARKER_DIR = '"$HOME"/.fragvisor-ae/kernel';
