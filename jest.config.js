@@ -1,4 +1,9 @@
-/** One real Temporal dev server per test run (test/globalSetup.ts); suites share it, so run them in band. */
+/**
+ * One real Temporal dev server per test run (test/globalSetup.ts), shared by every suite. Suites run
+ * two at a time (npm test): each has its own task queues, workflow ids, temp dirs and bind(0) ports,
+ * and most of a suite's time is waiting (timers, reboots, SSH), so two workers halve the wall time
+ * on 2 cores.
+ */
 module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],

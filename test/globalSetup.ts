@@ -8,7 +8,8 @@ import { freePort } from '../sim/ports';
 
 /**
  * One real Temporal dev server and one workflow bundle per test run, shared by every suite
- * (suites run in band). Their coordinates reach the suites through the environment.
+ * (suites run in parallel workers, forked after this). Their coordinates reach the suites through
+ * the environment.
  */
 export default async function globalSetup(): Promise<void> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'ae-test-'));
