@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { bigRunHistory } from './bigRun';
 import type { BenchContext } from './context';
 import { criticalPath } from './criticalPath';
 import { fanout } from './fanout';
@@ -25,6 +26,7 @@ const FIGURES: Record<string, (ctx: BenchContext) => Promise<Row[]>> = {
   overhead,
   'critical-path': criticalPath,
   scale,
+  history: bigRunHistory,
 };
 
 const RESULTS = path.join(__dirname, 'results');
