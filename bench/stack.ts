@@ -45,8 +45,8 @@ export async function startTemporal(dir: string): Promise<BenchTemporal> {
  * A simulated cluster in this process (the figures read its counters and boot times) and a copy of
  * its profile with `timeouts` changed; the BMC password where the worker reads it.
  */
-export async function startBenchSim(dir: string, opts: { nodes: number; timeScale: number; rebootDownMs: number; timeouts?: Record<string, number> }): Promise<{ sim: SimCluster; profile: string }> {
-  const sim = await startSimCluster({ nodes: opts.nodes, stateDir: dir, rebootDownMs: opts.rebootDownMs, timeScale: opts.timeScale });
+export async function startBenchSim(dir: string, opts: { nodes: number; timeScale: number; rebootDownMs: number; timeouts?: Record<string, number>; buildLogMiB?: number }): Promise<{ sim: SimCluster; profile: string }> {
+  const sim = await startSimCluster({ nodes: opts.nodes, stateDir: dir, rebootDownMs: opts.rebootDownMs, timeScale: opts.timeScale, ...(opts.buildLogMiB ? { buildLogMiB: opts.buildLogMiB } : {}) });
   if (sim.bmcPasswordFile) process.env[SIM_BMC_PASSWORD_ENV] = readFileSync(sim.bmcPasswordFile, 'utf8').trim();
   const doc = parseYaml(readFileSync(sim.profileFile, 'utf8')) as { timeouts: Record<string, number> };
   Object.assign(doc.timeouts, opts.timeouts ?? {});

@@ -62,6 +62,8 @@ export interface SimClusterOptions {
   model?: string;
   /** Start a BMC per node when ipmi_sim is installed (default true; false: never). */
   bmc?: boolean;
+  /** MiB of extra compiler command lines in every kernel build log (default 0): for measuring log streaming. */
+  buildLogMiB?: number;
 }
 
 /** A node's simulated BMC, as the profile names it (the password is in `SimCluster.bmcPasswordFile`). */
@@ -106,6 +108,7 @@ const optionsSchema = z.object({
   faults: z.array(faultSpecSchema).default([]),
   model: z.string().min(1).default('default'),
   bmc: z.boolean().default(true),
+  buildLogMiB: z.number().min(0).max(4096).default(0),
 });
 
 const simFileSchema = z.object({
@@ -245,7 +248,7 @@ export async function startSimCluster(options: SimClusterOptions): Promise<SimCl
   try {
     for (const f of opts.faults) faults.add(f);
     const model = createModel(loadModel(opts.model).spec, { seed: opts.seed, timeScale: opts.timeScale });
-    const world = new SimWorld({ stateDir, model, timeScale: opts.timeScale, seed: opts.seed, faults, sandboxMode: mode, log });
+    const world = new SimWorld({ stateDir, model, timeScale: opts.timeScale, seed: opts.seed, buildLogPadBytes: opts.buildLogMiB * 2 ** 20, faults, sandboxMode: mode, log });
     const registry = registerAllTools({ stateDir, model });
     const toolsDir = path.join(stateDir, 'tools');
     writeToolWrappers(toolsDir, registry.names());

@@ -170,6 +170,7 @@ export interface SimWorldOptions {
   model?: SimModel;
   timeScale: number;
   seed: number;
+  buildLogPadBytes?: number;
   faults: FaultBook;
   sandboxMode: SandboxMode;
   log: (line: string) => void;
@@ -179,6 +180,7 @@ export class SimWorld implements World {
   readonly nodes: SimWorldNode[] = [];
   readonly timeScale: number;
   readonly seed: number;
+  readonly buildLogPadBytes: number;
   readonly faults: FaultBook;
   readonly sandboxMode: SandboxMode;
   readonly log: (line: string) => void;
@@ -191,6 +193,7 @@ export class SimWorld implements World {
   constructor(opts: SimWorldOptions) {
     this.timeScale = opts.timeScale;
     this.seed = opts.seed;
+    this.buildLogPadBytes = opts.buildLogPadBytes ?? 0;
     this.faults = opts.faults;
     this.sandboxMode = opts.sandboxMode;
     this.log = opts.log;

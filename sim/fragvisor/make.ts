@@ -151,6 +151,7 @@ class KernelMake {
       await this.stream(lines.slice(0, upTo), total * 0.3);
       return this.fail(compileErrorLines(tree.flavour));
     }
+    await this.padLog(ctx.world.buildLogPadBytes ?? 0);
     await this.stream(lines, total);
     this.writeOut('vmlinux', renderIdentity(identity));
     this.writeOut('System.map', `# ${NOTICE}\n`);
@@ -346,6 +347,24 @@ class KernelMake {
   private async fail(lines: string[]): Promise<number> {
     await write(this.ctx.stderr, lines.map((l) => `${l}\n`).join(''));
     return 2;
+  }
+
+  /** `bytes` of compiler command lines as `make V=1` prints them, written as fast as the reader takes them. */
+  private async padLog(bytes: number): Promise<void> {
+    if (bytes <= 0 || this.args.silent) return;
+    const line = (i: number) =>
+      `  gcc -Wp,-MD,drivers/gpu/drm/.obj${i}.o.d -nostdinc -isystem /usr/lib/gcc/x86_64-linux-gnu/7/include -I./arch/x86/include -I./arch/x86/include/generated -I./include -I./arch/x86/include/uapi -include ./include/linux/kconfig.h -D__KERNEL__ -Wall -Wundef -O2 -m64 -mno-red-zone -mcmodel=kernel -DKBUILD_BASENAME='"obj${i}"' -c -o drivers/gpu/drm/obj${i}.o drivers/gpu/drm/obj${i}.c\n`;
+    const chunk: string[] = [];
+    let size = 0;
+    for (let i = 0; size < 2 ** 20; i++) {
+      chunk.push(line(i));
+      size += chunk[chunk.length - 1].length;
+    }
+    const text = chunk.join('');
+    for (let written = 0; written < bytes; written += text.length) {
+      if (this.ctx.signal.aborted) throw new Aborted();
+      await write(this.ctx.stdout, text);
+    }
   }
 
   /** Prints `lines` spread over `totalMs` of simulated time, the last one at the end. */
