@@ -5,6 +5,7 @@ import { classified } from './failures';
 import { guestActivities } from './guest';
 import { withHeartbeat } from './heartbeat';
 import { kernelActivities } from './kernel';
+import { kvmtoolActivities } from './kvmtool';
 import { msgLayerActivities } from './msglayer';
 import { notifyActivities } from './notify';
 import { parseProbeOutput, probeCommand } from './probe';
@@ -25,6 +26,7 @@ export interface ActivityDeps {
 export function createActivities({ ssh }: ActivityDeps) {
   return {
     ...kernelActivities({ ssh }),
+    ...kvmtoolActivities({ ssh }),
     ...msgLayerActivities({ ssh }),
     ...rebootActivities({ ssh }),
     ...guestActivities({ ssh }),

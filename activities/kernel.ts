@@ -1,8 +1,7 @@
 import { ApplicationFailure } from '@temporalio/common';
-import type { ClusterProfile, SshSettings } from '../config/schema';
+import type { ClusterProfile } from '../config/schema';
 import {
   builtImageCommand,
-  EXIT_PERMANENT,
   guestBuildJob,
   guestInspectCommand,
   guestKernelLayout,
@@ -17,11 +16,9 @@ import {
   type KernelFlavour,
   type KernelJob,
 } from '../workflows/commands/kernel';
-import { findNode, loadPinnedProfile, sshTarget } from './cluster';
+import { loadPinnedProfile, sshTarget } from './cluster';
 import { classified } from './failures';
-import { withHeartbeat } from './heartbeat';
 import {
-  failingLines,
   kernelUpToDate,
   guestKernelUpToDate,
   parseGuestReadback,
@@ -33,9 +30,10 @@ import {
   type KernelMarker,
   type OriginFlagState,
 } from './kernelOutput';
-import { followRemoteJob, remoteJobKey, RemoteJobTimeoutError, type RemoteJobResult } from './remoteJob';
+import { followJob, pinned, runSteps, whyLines, type NodeWhere } from './nodeSteps';
+import { remoteJobKey, type RemoteJobResult } from './remoteJob';
 import { stepLog } from './runStore';
-import type { SshPool, SshTarget } from './ssh/pool';
+import type { SshPool } from './ssh/pool';
 
 /**
  * ARTIFACT.md steps 1 and 2 on one node: the source at a pinned commit, the origin flag, the install
@@ -173,40 +171,7 @@ export interface KernelBuildFailedDetails {
 
 const SHORT_MS = 60_000;
 
-function pinned({ cluster, profileHash, node }: { cluster: string; profileHash: string; node: string }): { profile: ClusterProfile; target: SshTarget; settings: SshSettings } {
-  const loaded = loadPinnedProfile(cluster, profileHash);
-  return { profile: loaded.profile, target: sshTarget(findNode(loaded, node)), settings: loaded.profile.ssh };
-}
-
 const repositoryOf = (profile: ClusterProfile, flavour: KernelFlavour) => (flavour === 'fragvisor' ? profile.source?.repository : profile.source?.giantvmRepository);
-
-/**
- * Runs command lines in order over the pooled connection, their output appended to `logFile`; returns the
- * last one's stdout. Our scripts' exit 3 is a non-retryable failure of type `permanentType`; any other
- * failure may heal (a flaky fetch, a node still booting) and is retried.
- */
-async function runSteps(
-  ssh: SshPool,
-  where: { target: SshTarget; settings: SshSettings },
-  commands: readonly string[],
-  opts: { logFile: string; timeoutMs: number; permanentType: string; stdin?: string },
-): Promise<string> {
-  const { target, settings } = where;
-  let stdout = '';
-  for (const command of commands) {
-    const r = await withHeartbeat((signal) =>
-      ssh.exec(target, settings, command, { timeoutMs: opts.timeoutMs, logFile: opts.logFile, ...(signal ? { signal } : {}), ...(opts.stdin !== undefined ? { stdin: opts.stdin } : {}) }),
-    );
-    if (r.exitCode === 0) {
-      stdout = r.stdout;
-      continue;
-    }
-    const message = `node ${target.node}: \`${command.length > 300 ? `${command.slice(0, 300)}...` : command}\` exited with ${r.exitCode ?? r.signal}: ${r.stderr.trim().slice(-1000) || '(no output)'}`;
-    if (r.exitCode === EXIT_PERMANENT) throw ApplicationFailure.nonRetryable(message, opts.permanentType, { node: target.node, exitCode: r.exitCode });
-    throw new Error(message);
-  }
-  return stdout;
-}
 
 /** A failed make: which node, make's exit code, the lines that say why, where the whole log is. */
 function buildFailed(what: string, details: KernelBuildFailedDetails, runId: string): ApplicationFailure {
@@ -217,21 +182,9 @@ function buildFailed(what: string, details: KernelBuildFailedDetails, runId: str
   );
 }
 
-const whyLines = (r: RemoteJobResult) => {
-  const lines = failingLines(r.tail);
-  return lines.length > 0 ? lines : r.tail.slice(-10);
-};
-
 export function kernelActivities({ ssh }: { ssh: SshPool }) {
-  /** A job that ran past the profile's timeout was killed; a retry would only run it as long again. */
-  const follow = async (input: KernelNodeRef, where: { target: SshTarget; settings: SshSettings }, key: string, job: KernelJob, timeoutMs: number): Promise<RemoteJobResult> => {
-    try {
-      return await followRemoteJob(ssh, where.target, where.settings, { key, argv: job.argv, cwd: job.cwd, sudo: job.sudo === true, restartLost: true }, { runId: input.runId, node: input.node, timeoutMs });
-    } catch (err) {
-      if (!(err instanceof RemoteJobTimeoutError)) throw err;
-      throw ApplicationFailure.nonRetryable(err.message, 'KernelStepTimeout', { node: input.node, step: job.step, lines: err.tail.slice(-10) });
-    }
-  };
+  const follow = (input: KernelNodeRef, where: NodeWhere, key: string, job: KernelJob, timeoutMs: number): Promise<RemoteJobResult> =>
+    followJob(ssh, where, input, { key, job, timeoutMs, timeoutType: 'KernelStepTimeout' });
 
   return {
     /** The commit a run pins: the one it names, else HEAD of the origin's checkout. */

@@ -17,6 +17,7 @@ export const RUN_INPUT_OPTIONS = {
   hypervisors: { type: 'string' },
   repetitions: { type: 'string' },
   commit: { type: 'string' },
+  'kvmtool-commit': { type: 'string' },
   jobs: { type: 'string' },
   'if-busy': { type: 'string' },
   input: { type: 'string' },
@@ -28,7 +29,9 @@ export const RUN_INPUT_USAGE = `--cluster <name|path.yaml>  profile name (echo, 
   --hypervisors fragvisor,giantvm  in this order (default both)
   --repetitions N              repetitions per measurement (default 3)
   --commit SHA                 kernel source commit (default: what the origin's checkout has)
-  --jobs N                     make -jN for the kernel builds (default 16)
+  --kvmtool-commit SHA         fragvisor-kvmtool commit (40 hex) to check out and build on the origin
+                               before the first FragVisor VM (default: no build, the lkvm that is there)
+  --jobs N                     make -jN for the kernel and kvmtool builds (default 16)
   --if-busy wait|refuse        another run holds the cluster: queue behind it (default) or fail at once
   --input file.json            a reproduceClaims input (the Web UI's JSON); flags override its fields`;
 
@@ -42,6 +45,7 @@ const FIELD_OF_FLAG: Record<keyof RunInputFlags, keyof ReproduceClaimsConfig> = 
   hypervisors: 'hypervisors',
   repetitions: 'repetitions',
   commit: 'kernelCommit',
+  'kvmtool-commit': 'kvmtoolCommit',
   jobs: 'buildJobs',
   'if-busy': 'ifBusy',
 };
@@ -78,6 +82,7 @@ function flagValue(flag: keyof RunInputFlags, raw: string): unknown {
     case 'jobs':
       return numberOrText(raw);
     case 'commit':
+    case 'kvmtool-commit':
       // git prints hashes in lower case; an upper-case paste means the same commit.
       return raw.trim().toLowerCase();
     default:

@@ -42,14 +42,18 @@ const bucket = z.strictObject({
 const RESERVED_INPUT = {
   cluster: 'the rule\'s (or the payload\'s) "cluster" sets it',
   kernelCommit: 'the pushed commit sets it (commitField)',
+  kvmtoolCommit: 'the pushed commit sets it (commitField: kvmtoolCommit)',
 } as const;
+
+/** The source revisions a push can pin: the FragVisor checkout (kernel tree) or fragvisor-kvmtool. */
+export const COMMIT_FIELDS = ['kernelCommit', 'kvmtoolCommit'] as const;
 
 /** A partial reproduceClaims input, checked against the workflow's own schema with a placeholder commit. */
 export const partialRunInput = z.record(z.string(), z.unknown(), { error: 'expected a mapping of reproduceClaims input fields, e.g. {experiments: [E1]}' }).superRefine((input, ctx) => {
   for (const [field, why] of Object.entries(RESERVED_INPUT)) {
     if (field in input) ctx.addIssue({ code: 'custom', path: [field], message: `not allowed here: ${why}` });
   }
-  const result = reproduceClaimsInput.safeParse({ ...input, cluster: 'placeholder', kernelCommit: '0'.repeat(40) }, { error: profileErrorMap });
+  const result = reproduceClaimsInput.safeParse({ ...input, cluster: 'placeholder', kernelCommit: '0'.repeat(40), kvmtoolCommit: '0'.repeat(40) }, { error: profileErrorMap });
   if (!result.success) for (const issue of result.error.issues) ctx.addIssue({ ...issue, input: undefined } as never);
 });
 
@@ -59,8 +63,12 @@ export const webhookRule = z.strictObject({
   /** Profile name or path on the worker host, as reproduceClaims takes it. */
   cluster: clusterRef,
   input: partialRunInput.optional(),
-  // Only the kernel tree's commit is wired into reproduceClaims today (input.kernelCommit).
-  commitField: z.literal('kernelCommit', { error: 'expected "kernelCommit" (the only source revision reproduceClaims takes from an input today)' }).default('kernelCommit'),
+  /** The reproduceClaims field the pushed commit sets. */
+  commitField: z
+    .enum(COMMIT_FIELDS, {
+      error: 'expected "kernelCommit" (a push to the FragVisor repository: the kernel tree the run builds) or "kvmtoolCommit" (a push to fragvisor-kvmtool: the lkvm the run builds on the origin)',
+    })
+    .default('kernelCommit'),
   callback: z
     .strictObject({
       url: httpUrl,

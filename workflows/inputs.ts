@@ -30,6 +30,11 @@ const GIT_COMMIT = /^[0-9a-f]{7,40}$/;
 
 export const gitCommit = z.string({ error: 'expected a git commit hash (a string)' }).regex(GIT_COMMIT, 'expected a git commit hash: 7 to 40 lower-case hex digits');
 
+/** A full commit hash, as a push event carries it and a build marker records it (no abbreviation to resolve). */
+export const fullGitCommit = z
+  .string({ error: 'expected a full git commit hash (a string)' })
+  .regex(/^[0-9a-f]{40}$/, 'expected a full git commit hash: 40 lower-case hex digits (`git rev-parse <ref>` prints it)');
+
 /** What loadClusterProfile returned: activities refuse a profile that changed under the run. */
 export const profileHash = z.string({ error: 'expected the profile hash (a string)' }).regex(/^[0-9a-f]{64}$/, 'expected the profile hash loadClusterProfile returned (64 hex digits)');
 
@@ -59,7 +64,12 @@ export const reproduceClaimsInput = z.strictObject({
     .default([...HYPERVISORS]),
   /** Source commit of the host kernel tree to build; default: what the origin's checkout has checked out. */
   kernelCommit: gitCommit.optional(),
-  /** `make -jN` for the kernel builds. */
+  /**
+   * fragvisor-kvmtool commit to check out and build (lkvm) on the origin before the first FragVisor VM
+   * (needs fragvisor in hypervisors); default: no build, the lkvm the checkout has is used.
+   */
+  kvmtoolCommit: fullGitCommit.optional(),
+  /** `make -jN` for the kernel and kvmtool builds. */
   buildJobs: z.number({ error: 'expected a number of make jobs' }).int().min(1).max(1024).default(16),
   /** Benchmark knobs (ab counts, sizes, NPB kernels, error tolerance); every field defaults to the artifact's value. */
   bench: benchSettingsSchema.optional(),

@@ -17,6 +17,7 @@ import { acquireClusterLease } from './clusterLease';
 import { NON_RETRYABLE_SETUP, parseInput } from './failures';
 import { buildGuestKernel, type BuildGuestKernelResult } from './guestKernel';
 import { installHostKernel, type InstallHostKernelResult } from './installHostKernel';
+import { prepareKvmtool, type PreparedKvmtool } from './kvmtool';
 import { BASELINE_NEEDS_FRAGVISOR, reproduceClaimsInput, runId as runIdSchema, withBaseline, type Hypervisor, type ReproduceClaimsConfig, type ReproduceClaimsInput } from './inputs';
 import { bootCycle } from './bootCycle';
 import { runEpoch, type EpochInput, type EpochResult } from './epoch';
@@ -31,7 +32,8 @@ import { timeline } from './timeline';
 
 /**
  * reproduceClaims: the whole artifact evaluation as one durable run. This version prepares the
- * cluster: validate, load the profile, take the cluster lease, plan, and then per hypervisor the
+ * cluster: validate, load the profile, take the cluster lease, plan, build kvmtool on the origin
+ * when the input names a kvmtoolCommit (workflows/kvmtool.ts), and then per hypervisor the
  * host kernels (a child per node, in parallel; the guest kernel on the origin), a proven reboot into
  * them, and for FragVisor the RDMA messaging layer (a hung or failed layer: a reboot cycle and a
  * bounded retry). Everything it writes lands in the run store, `runs/<workflowId>/`.
@@ -62,6 +64,8 @@ export interface ReproduceClaimsResult {
   planHash: string;
   dryRun: boolean;
   prepared: PreparedHypervisor[];
+  /** The kvmtool build on the origin, when the input names a kvmtoolCommit. */
+  kvmtool?: PreparedKvmtool;
   /** One entry per epoch (hypervisor x experiment x node count), in run order. */
   epochs: EpochResult[];
   /** Measurements in the run store's results.json (taken now, or adopted from `resumeFrom`). */
@@ -262,6 +266,20 @@ export async function reproduceClaims(rawInput: ReproduceClaimsInput): Promise<R
           }
         });
 
+      let kvmtool: PreparedKvmtool | undefined;
+      if (input.kvmtoolCommit !== undefined) {
+        // The plan refused kvmtoolCommit without fragvisor. First: a commit that does not build ends the run in minutes.
+        const origin = nodes[0].name;
+        await checkpoint('the kvmtool build');
+        phase('prepare hosts', `kvmtool at ${input.kvmtoolCommit.slice(0, 12)} on the origin ${origin}`);
+        stage('fragvisor/kvmtool', 'running');
+        const report = (step: string, state: StepState, detail?: string) => nodeStep(origin, `kvmtool ${step}`, state, detail === undefined ? {} : { detail });
+        kvmtool = await tl.span('fragvisor/kvmtool', 'build', () =>
+          prepareKvmtool({ ...ref, node: origin, commit: input.kvmtoolCommit!, jobs: input.buildJobs, timeouts: kernelTimeouts }, report),
+        );
+        stage('fragvisor/kvmtool', kvmtool.skipped ? 'skipped' : 'done');
+      }
+
       for (const h of input.hypervisors) {
         await checkpoint(`${h} host kernels`);
         progress.hypervisor = h;
@@ -421,6 +439,7 @@ export async function reproduceClaims(rawInput: ReproduceClaimsInput): Promise<R
         planHash: pinned.hash,
         dryRun: false,
         prepared,
+        ...(kvmtool ? { kvmtool } : {}),
         epochs,
         measurements,
         baseline,

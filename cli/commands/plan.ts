@@ -32,6 +32,7 @@ export function renderPlan(plan: RunPlan, input: ReproduceClaimsConfig, profile:
         : `FragVisor commit: not pinned: ${FRAGVISOR_COMMIT_PLACEHOLDER} below is what ${profile.paths.fragvisor} on ${plan.nodes[0]} has checked out when the run starts (pin it with --commit SHA)`,
     );
   }
+  if (plan.kvmtoolCommit) out.push(`kvmtool commit: ${plan.kvmtoolCommit} (checked out and built on ${plan.nodes[0]})`);
   if (plan.hypervisors.includes('giantvm')) {
     out.push(
       plan.giantvmCommit

@@ -15,7 +15,7 @@ import type { Fault, FaultStep } from '../tools/types';
  * (a state, not an event) stays unless given `times`. DIR/faults/active.json lists what is left.
  */
 
-export const FAULT_STEPS = ['reboot-hang', 'kernel-build', 'insmod-hang', 'rdma-connect', 'ssh-drop', 'guest-boot', 'slow'] as const satisfies readonly FaultStep[];
+export const FAULT_STEPS = ['reboot-hang', 'kernel-build', 'kvmtool-build', 'insmod-hang', 'rdma-connect', 'ssh-drop', 'guest-boot', 'slow'] as const satisfies readonly FaultStep[];
 
 export const faultSpecSchema = z
   .object({

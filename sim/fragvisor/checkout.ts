@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, lchownSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fragvisorFiles, fragvisorLinuxFiles, kvmtoolFiles, linuxDsmFiles, ramdiskFiles, type FileMap } from './content';
+import { fragvisorFiles, fragvisorLinuxFiles, kvmtoolFiles, linuxDsmFiles, lkvmStandIn, ramdiskFiles, type FileMap } from './content';
 
 /**
  * The FragVisor checkout every simulated node has (ARTIFACT.md): real git repositories with stand-in
@@ -11,7 +11,7 @@ import { fragvisorFiles, fragvisorLinuxFiles, kvmtoolFiles, linuxDsmFiles, ramdi
  *   <fragvisor>                  FragVisor, with fragvisor-linux as a submodule (gitlink)
  *   <fragvisor>/fragvisor-linux  the kernel tree (its own repository)
  *   <dirname(fragvisor)>/linux-dsm   GiantVM's host kernel tree
- *   <kvmtool>                    fragvisor-kvmtool: lkvm, msg_pophype4node.sh
+ *   <kvmtool>                    fragvisor-kvmtool: Makefile, msg_pophype4node.sh, and lkvm as built
  *   <ramdisks>                   the guest ramdisks (markers)
  *
  * Generated once per simulator state dir (a template, with the host's git on files we wrote
@@ -28,7 +28,7 @@ export interface CheckoutPaths {
 }
 
 /** Bump when the generated content changes: older templates are regenerated. */
-const TEMPLATE_VERSION = 1;
+const TEMPLATE_VERSION = 2;
 
 const IDENTITY = {
   GIT_AUTHOR_NAME: 'FragVisor AE simulator',
@@ -98,7 +98,10 @@ export function checkoutTemplate(stateDir: string, paths: CheckoutPaths): string
     git(fragvisor, home, ['config', `submodule.${sub}.active`, 'true']);
   }
   repo(inTemplate(tmp, giantvmTreeOf(paths)), home, linuxDsmFiles(), 'linux-dsm: GiantVM Linux-DSM 4.8.10 (SIMULATED stand-in)');
-  repo(inTemplate(tmp, paths.kvmtool), home, kvmtoolFiles(), 'fragvisor-kvmtool (SIMULATED stand-in)');
+  const kvmtool = inTemplate(tmp, paths.kvmtool);
+  const kvmtoolCommit = repo(kvmtool, home, kvmtoolFiles(), 'fragvisor-kvmtool (SIMULATED stand-in)');
+  // As after a `make`: lkvm is a build product, untracked (.gitignore), from the checked-out commit.
+  writeFiles(kvmtool, { lkvm: { content: lkvmStandIn(kvmtoolCommit), mode: 0o755 } });
   writeFiles(inTemplate(tmp, paths.ramdisks), ramdiskFiles());
   rmSync(home, { recursive: true, force: true });
   writeFileSync(path.join(tmp, '.complete'), `${TEMPLATE_VERSION}\n`);

@@ -87,6 +87,8 @@ export interface World {
   sleep(simMs: number, signal?: AbortSignal): Promise<void>;
   readonly timeScale: number;
   readonly seed: number;
+  /** Extra bytes of compiler command lines (as `make V=1` prints them) in every kernel build log: the bench's log-streaming figure. */
+  readonly buildLogPadBytes?: number;
   /**
    * Fires the fault declared for this node and step, if one is armed (see sim/faults): call it once,
    * when the step happens; each call counts one of its `times` (default 1). `slow` stays armed until
@@ -100,6 +102,7 @@ export interface World {
 export type FaultStep =
   | 'reboot-hang' // a reboot never comes back; only a BMC power cycle cures it
   | 'kernel-build' // make fails with a compiler error
+  | 'kvmtool-build' // make in the kvmtool checkout fails with a compiler error
   | 'insmod-hang' // insmod never returns (no timeout, like the real one)
   | 'rdma-connect' // this node's RDMA connects fail (-62)
   | 'ssh-drop' // SSH connections drop mid-command

@@ -31,6 +31,7 @@ const GENERIC_SECRET = randomBytes(24).toString('hex');
 const CALLBACK_ENV = 'AE_TEST_WEBHOOK_CALLBACK_SECRET';
 const CALLBACK_SECRET = randomBytes(24).toString('hex');
 const REPO = 'acme/FragVisor';
+const KVMTOOL_REPO = 'acme/fragvisor-kvmtool';
 
 interface Received {
   path: string;
@@ -101,6 +102,13 @@ beforeAll(async () => {
           input: { experiments: [], hypervisors: ['fragvisor'], nodeCounts: [2], dryRun: true },
           callback: { url: `${receiverUrl}/a`, secretEnv: CALLBACK_ENV },
         },
+        {
+          repository: KVMTOOL_REPO,
+          branches: ['main'],
+          cluster: 'sim',
+          commitField: 'kvmtoolCommit',
+          input: { experiments: [], hypervisors: ['fragvisor'], nodeCounts: [2], dryRun: true },
+        },
       ],
     }),
   });
@@ -131,8 +139,8 @@ afterAll(async () => {
 
 const newCommit = () => randomBytes(20).toString('hex');
 const idOf = (commit: string) => `ci-acme-fragvisor-${commit.slice(0, 12)}-sim`;
-const pushBody = (commit: string, branch = 'main') =>
-  JSON.stringify({ ref: `refs/heads/${branch}`, before: '0'.repeat(40), after: commit, repository: { full_name: REPO, name: 'FragVisor' }, pusher: { name: 'ci' } });
+const pushBody = (commit: string, branch = 'main', repository = REPO) =>
+  JSON.stringify({ ref: `refs/heads/${branch}`, before: '0'.repeat(40), after: commit, repository: { full_name: repository, name: repository.split('/')[1] }, pusher: { name: 'ci' } });
 
 interface Answer {
   status: number;
@@ -180,6 +188,23 @@ it('a correctly signed push starts reproduceClaims (dry run on the sim) with the
   expect(cb.path).toBe('/a');
   expect(cb.headers['x-signature-256']).toBe(signatureHeader(CALLBACK_SECRET, cb.body));
   expect(JSON.parse(cb.body)).toEqual({ workflowId: idOf(commit), status: 'completed', verdicts: [], report: null });
+});
+
+it('a signed push to the kvmtool repository starts a run whose input pins kvmtoolCommit (kernelCommit left to the origin)', async () => {
+  const commit = newCommit();
+  const r = await github(a.url, pushBody(commit, 'main', KVMTOOL_REPO));
+  const id = `ci-acme-fragvisor-kvmtool-${commit.slice(0, 12)}-sim`;
+  expect([r.status, r.json.workflowId, r.json.joined]).toEqual([202, id, false]);
+  const result = (await client.workflow.getHandle(id).result()) as ReproduceClaimsResult;
+  expect(result).toMatchObject({ dryRun: true, cluster: 'sim' });
+  const input = JSON.parse(readFileSync(path.join(result.runDir, 'input.json'), 'utf8')) as Record<string, unknown>;
+  expect(input).toMatchObject({ cluster: 'sim', kvmtoolCommit: commit, hypervisors: ['fragvisor'], dryRun: true });
+  expect(input.kernelCommit).toBeUndefined();
+  // The plan builds kvmtool at the pushed commit before anything else.
+  const plan = JSON.parse(readFileSync(path.join(result.runDir, 'plan.json'), 'utf8')) as { kvmtoolCommit: string; stages: { key: string; steps: { commands: string[] }[] }[] };
+  expect(plan.kvmtoolCommit).toBe(commit);
+  expect(plan.stages[0].key).toBe('fragvisor/kvmtool');
+  expect(plan.stages[0].steps[0].commands.join('\n')).toContain(`checkout --quiet --detach ${commit}`);
 });
 
 it('a wrong or missing signature answers 401 and starts nothing', async () => {

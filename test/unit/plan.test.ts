@@ -127,6 +127,14 @@ describe('planRun', () => {
     { name: 'origin not first', input: { nodeCounts: [3] }, cluster: { ...lab, nodes: [lab.nodes[1], lab.nodes[0], lab.nodes[2]] }, opts: {}, field: 'cluster', message: /^cluster: the profile lab must list the origin first/ },
     { name: 'a resolved commit that is no hash', input: {}, cluster: echo, opts: { commit: 'HEAD' }, field: 'kernelCommit', message: /^kernelCommit: expected a git commit hash.*got "HEAD"$/ },
     { name: 'a GiantVM commit that is no hash', input: {}, cluster: echo, opts: { commit: SHA, giantvmCommit: 'main' }, field: 'giantvmCommit', message: /^giantvmCommit: expected a git commit hash/ },
+    {
+      name: 'kvmtoolCommit on a GiantVM-only run',
+      input: { hypervisors: ['giantvm' as const], kvmtoolCommit: DSM_SHA },
+      cluster: echo,
+      opts: {},
+      field: 'kvmtoolCommit',
+      message: "kvmtoolCommit: kvmtool (lkvm) runs FragVisor's VMs, but this run measures giantvm only: add fragvisor to hypervisors or drop kvmtoolCommit",
+    },
   ])('$name: a PlanError naming the field', ({ input, cluster, opts, field, message }) => {
     let error: unknown;
     try {
@@ -138,6 +146,29 @@ describe('planRun', () => {
     expect((error as PlanError).field).toBe(field);
     if (typeof message === 'string') expect((error as PlanError).message).toBe(message);
     else expect((error as PlanError).message).toMatch(message);
+  });
+
+  it.each([
+    { name: 'an epoch', input: { hypervisors: ['fragvisor'] as 'fragvisor'[], experiments: ['E1'] as 'E1'[], nodeCounts: [2] }, stages: ['fragvisor/kvmtool', 'fragvisor/prepare-hosts', 'fragvisor/E1-n2'] },
+    {
+      name: 'giantvm first: kvmtool still before everything',
+      input: { hypervisors: ['giantvm', 'fragvisor'] as ('giantvm' | 'fragvisor')[], experiments: [], nodeCounts: [3] },
+      stages: ['fragvisor/kvmtool', 'giantvm/prepare-hosts', 'giantvm/reboot', 'fragvisor/prepare-hosts', 'fragvisor/reboot', 'fragvisor/messaging-layer'],
+    },
+  ])('kvmtoolCommit ($name): one kvmtool stage first, on the origin only, at that commit', ({ input, stages }) => {
+    const p = plan({ ...input, kvmtoolCommit: DSM_SHA, buildJobs: 8 }, lab);
+    expect(p.stages.map((s) => s.key)).toEqual(stages);
+    expect(p.kvmtoolCommit).toBe(DSM_SHA);
+    const kvmtool = p.stages[0];
+    expect(kvmtool.steps.map((s) => s.key)).toEqual(['sync', 'inspect', 'build', 'marker'].map((w) => `fragvisor/kvmtool/n0/${w}`));
+    expect(kvmtool.steps.map(hostOf)).toEqual(['n0', 'n0', 'n0', 'n0']);
+    expect(kvmtool.steps[0].commands.join('\n')).toContain(`git -C /nfs/kvmtool checkout --quiet --detach ${DSM_SHA}`);
+    expect(kvmtool.steps[2].commands[0]).toBe('cd /nfs/kvmtool && exec make -j8');
+    // Without it: no kvmtool stage, and the plan (and its hash) is what it was.
+    const without = plan(input, lab);
+    expect(without.stages.map((s) => s.key)).toEqual(stages.slice(1));
+    expect(without.kvmtoolCommit).toBeUndefined();
+    expect(without.hash).not.toBe(p.hash);
   });
 
   it.each([

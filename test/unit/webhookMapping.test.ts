@@ -1,5 +1,5 @@
 import { InvalidConfigError } from '../../config/errors';
-import { parseWebhookConfig, type WebhookConfig } from '../../webhook/config';
+import { DEFAULT_CONFIG_FILE, loadWebhookConfig, parseWebhookConfig, type WebhookConfig } from '../../webhook/config';
 import { branchMatches, matchRule, planRun } from '../../webhook/mapping';
 import { refusal } from '../helpers/httpRefusal';
 
@@ -29,6 +29,7 @@ const config: WebhookConfig = parseWebhookConfig(
       { repository: 'acme/FragVisor', branches: ['main', 'release/*'], cluster: 'sim', input: { experiments: [], hypervisors: ['fragvisor'], dryRun: true } },
       { repository: 'acme/FragVisor', branches: ['eval/**'], cluster: 'echo', callback: { url: 'https://ci.example/done', secretEnv: 'CB_SECRET' } },
       { repository: 'acme/other', branches: ['**'], cluster: 'fox', input: { repetitions: 5 } },
+      { repository: 'acme/fragvisor-kvmtool', branches: ['main'], cluster: 'sim', commitField: 'kvmtoolCommit', input: { experiments: ['E1'], hypervisors: ['fragvisor'] } },
     ],
   },
   'test mapping',
@@ -52,6 +53,21 @@ it('plans the rule input with the pushed commit as kernelCommit, validated with 
   expect(run.workflowId).toBe('ci-acme-fragvisor-abcdef012345-sim');
   expect(run.input).toEqual({ cluster: 'sim', kernelCommit: SHA, experiments: [], hypervisors: ['fragvisor'], dryRun: true, nodeCounts: [4], repetitions: 3, buildJobs: 16, ifBusy: 'wait' });
   expect(run.rule.callback).toBeUndefined();
+});
+
+it('a push to the kvmtool repository (commitField kvmtoolCommit) pins kvmtoolCommit and leaves kernelCommit to the origin', () => {
+  const run = planRun(config, { repository: 'acme/fragvisor-kvmtool', branch: 'main', commit: SHA });
+  expect(run.workflowId).toBe('ci-acme-fragvisor-kvmtool-abcdef012345-sim');
+  expect(run.input).toMatchObject({ cluster: 'sim', kvmtoolCommit: SHA, experiments: ['E1'], hypervisors: ['fragvisor'] });
+  expect(run.input.kernelCommit).toBeUndefined();
+});
+
+it('the example mapping (config/webhooks.yaml) maps its FragVisor rule to kernelCommit and its kvmtool rule to kvmtoolCommit', () => {
+  const example = loadWebhookConfig(DEFAULT_CONFIG_FILE);
+  expect(planRun(example, { repository: 'example/FragVisor', branch: 'main', commit: SHA }).input).toMatchObject({ kernelCommit: SHA, dryRun: true });
+  const kvmtool = planRun(example, { repository: 'example/fragvisor-kvmtool', branch: 'main', commit: SHA }).input;
+  expect(kvmtool).toMatchObject({ kvmtoolCommit: SHA, hypervisors: ['fragvisor'], dryRun: true });
+  expect(kvmtool.kernelCommit).toBeUndefined();
 });
 
 it('a generic caller overrides the cluster and input fields: the id follows the cluster', () => {
@@ -92,7 +108,13 @@ it.each([
   ['repository without owner', { rules: [{ repository: 'FragVisor', branches: ['main'], cluster: 'sim' }] }, ['rules[0].repository: expected a repository "owner/name" as GitHub spells it, e.g. "acme/FragVisor"']],
   ['empty branches', { rules: [{ repository: 'a/b', branches: [], cluster: 'sim' }] }, ['rules[0].branches: expected at least one branch, e.g. [main]']],
   ['a cluster with shell characters', { rules: [{ repository: 'a/b', branches: ['main'], cluster: 'sim;rm' }] }, [expect.stringMatching(/^rules\[0\]\.cluster: expected a profile name/)]],
-  ['kvmtoolCommit (not wired into reproduceClaims)', { rules: [{ repository: 'a/b', branches: ['main'], cluster: 'sim', commitField: 'kvmtoolCommit' }] }, [expect.stringMatching(/^rules\[0\]\.commitField: expected "kernelCommit"/)]],
+  ['commitField kvmtoolCommit', { rules: [{ repository: 'a/b', branches: ['main'], cluster: 'sim', commitField: 'kvmtoolCommit' }] }, []],
+  [
+    'an unknown commitField',
+    { rules: [{ repository: 'a/b', branches: ['main'], cluster: 'sim', commitField: 'linuxCommit' }] },
+    ['rules[0].commitField: expected "kernelCommit" (a push to the FragVisor repository: the kernel tree the run builds) or "kvmtoolCommit" (a push to fragvisor-kvmtool: the lkvm the run builds on the origin)'],
+  ],
+  ['kvmtoolCommit in the input', { rules: [{ repository: 'a/b', branches: ['main'], cluster: 'sim', input: { kvmtoolCommit: SHA } }] }, ['rules[0].input.kvmtoolCommit: not allowed here: the pushed commit sets it (commitField: kvmtoolCommit)']],
   ['kernelCommit in the input', { rules: [{ repository: 'a/b', branches: ['main'], cluster: 'sim', input: { kernelCommit: SHA } }] }, [expect.stringMatching(/^rules\[0\]\.input\.kernelCommit: not allowed here/)]],
   ['a bad input field', { rules: [{ repository: 'a/b', branches: ['main'], cluster: 'sim', input: { experiments: ['E7'] } }] }, ['rules[0].input.experiments[0]: expected one of E1, E2, E3']],
   ['an unknown input field', { rules: [{ repository: 'a/b', branches: ['main'], cluster: 'sim', input: { reps: 2 } }] }, ['rules[0].input.reps: unknown field: check the spelling or remove it']],

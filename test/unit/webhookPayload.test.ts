@@ -44,6 +44,7 @@ it.each([
   ['a tag ref', { repository: 'a/b', ref: 'refs/tags/v1', commit: SHA }, /^400 invalid payload: ref: expected a branch/],
   ['a cluster path', { repository: 'a/b', ref: 'main', commit: SHA, cluster: '/etc/x.yaml' }, /cluster: expected a cluster profile name like "sim" or "echo" \(not a path\)/],
   ['kernelCommit in input', { repository: 'a/b', ref: 'main', commit: SHA, input: { kernelCommit: SHA } }, /input\.kernelCommit: not allowed here/],
+  ['kvmtoolCommit in input', { repository: 'a/b', ref: 'main', commit: SHA, input: { kvmtoolCommit: SHA } }, /input\.kvmtoolCommit: not allowed here/],
   ['a bad input field', { repository: 'a/b', ref: 'main', commit: SHA, input: { nodeCounts: 'four' } }, /input\.nodeCounts: expected a list of node counts/],
   ['an unknown field', { repository: 'a/b', ref: 'main', commit: SHA, branch: 'main' }, /branch: unknown field/],
   ['not an object', 'push', /\(top level\): expected a mapping/],

@@ -40,12 +40,13 @@ function checkCommit(commit: string): string {
   return commit;
 }
 
-function checkPath(what: string, p: string): string {
+/** An absolute path safe in a command line, without a trailing slash; else an Error naming `what`. */
+export function checkPath(what: string, p: string): string {
   if (!SAFE_PATH.test(p) || /(^|\/)\.\.(\/|$)/.test(p)) throw new Error(`${what} must be an absolute path of letters, digits and _ . + @ / - without "..", got ${JSON.stringify(p)}`);
   return p.length > 1 ? p.replace(/\/+$/, '') : p;
 }
 
-function checkJobs(jobs: number): number {
+export function checkJobs(jobs: number): number {
   if (!Number.isInteger(jobs) || jobs < 1 || jobs > 1024) throw new Error(`make jobs must be a whole number 1..1024, got ${String(jobs)}`);
   return jobs;
 }
@@ -82,9 +83,9 @@ export function kernelSource(flavour: KernelFlavour, paths: KernelPaths): Kernel
 export const EXIT_PERMANENT = 3;
 
 /** `{ echo <message> >&2; exit 3; }`: a permanent failure with a message. */
-const giveUp = (message: string) => `{ echo ${shellQuote(`fragvisor-ae: ${message}`)} >&2; exit ${EXIT_PERMANENT}; }`;
+export const giveUp = (message: string) => `{ echo ${shellQuote(`fragvisor-ae: ${message}`)} >&2; exit ${EXIT_PERMANENT}; }`;
 
-const git = (dir: string, ...args: string[]) => toCommandLine(['git', '-C', dir, ...args]);
+export const git = (dir: string, ...args: string[]) => toCommandLine(['git', '-C', dir, ...args]);
 
 /**
  * The source sync, as separate command lines run in order (the first non-zero exit stops it; exit 3
@@ -94,19 +95,34 @@ const git = (dir: string, ...args: string[]) => toCommandLine(['git', '-C', dir,
  * `<repo HEAD>\n<tree HEAD>`.
  */
 export function sourceSyncCommands(src: KernelSource, commit: string, repository?: string): string[] {
-  checkCommit(commit);
-  const present = git(src.repo, 'cat-file', '-e', `${commit}^{commit}`);
-  const staging = `${src.repo}.ae-clone`;
-  const clone = repository
-    ? `{ rm -rf ${shellQuote(staging)} && ${toCommandLine(['git', 'clone', '--quiet', '--', repository, staging])} && ${toCommandLine(['mv', '-T', staging, src.repo])}; }`
-    : giveUp(`no git checkout at ${src.repo} and the profile names no source repository to clone it from`);
   return [
-    `${toCommandLine(['test', '-e', join(src.repo, '.git')])} || ${clone}`,
-    `${present} 2>/dev/null || ! ${git(src.repo, 'remote', 'get-url', 'origin')} >/dev/null 2>&1 || ${git(src.repo, 'fetch', '--quiet', '--tags', 'origin')}`,
-    `${present} 2>/dev/null || ${giveUp(`commit ${commit} is not in ${src.repo}${repository ? ' (nor in its remote origin)' : ''}`)}`,
-    git(src.repo, 'checkout', '--quiet', '--detach', commit),
+    ...checkoutCommands(src.repo, commit, {
+      ...(repository ? { repository } : {}),
+      noCheckout: `no git checkout at ${src.repo} and the profile names no source repository to clone it from`,
+      missing: `commit ${commit} is not in ${src.repo}${repository ? ' (nor in its remote origin)' : ''}`,
+    }),
     ...(src.submodules ? [git(src.repo, 'submodule', '--quiet', 'update', '--init')] : []),
     `${git(src.repo, 'rev-parse', 'HEAD')} && ${git(src.tree, 'rev-parse', 'HEAD')}`,
+  ];
+}
+
+/**
+ * A detached checkout of `commit` in `repo` (shared by the kernel trees and kvmtool): clone when the
+ * checkout is absent and `repository` names one (else exit 3 with `noCheckout`), fetch when the
+ * commit is missing and there is a remote `origin`, exit 3 with `missing` when it is still not there.
+ */
+export function checkoutCommands(repo: string, commit: string, say: { repository?: string; noCheckout: string; missing: string }): string[] {
+  checkCommit(commit);
+  const present = git(repo, 'cat-file', '-e', `${commit}^{commit}`);
+  const staging = `${repo}.ae-clone`;
+  const clone = say.repository
+    ? `{ rm -rf ${shellQuote(staging)} && ${toCommandLine(['git', 'clone', '--quiet', '--', say.repository, staging])} && ${toCommandLine(['mv', '-T', staging, repo])}; }`
+    : giveUp(say.noCheckout);
+  return [
+    `${toCommandLine(['test', '-e', join(repo, '.git')])} || ${clone}`,
+    `${present} 2>/dev/null || ! ${git(repo, 'remote', 'get-url', 'origin')} >/dev/null 2>&1 || ${git(repo, 'fetch', '--quiet', '--tags', 'origin')}`,
+    `${present} 2>/dev/null || ${giveUp(say.missing)}`,
+    git(repo, 'checkout', '--quiet', '--detach', commit),
   ];
 }
 
@@ -141,7 +157,9 @@ export function originFlagCommands(tree: string, origin: boolean): string[] {
   return [writable, ...edit, `${toCommandLine(['grep', '-n', ORIGIN_FLAG, file])} || true`];
 }
 
-const MARKER_DIR = '"$HOME"/.fragvisor-ae/kernel';
+/** The orchestrator's own files on a node (a remote shell expands $HOME). */
+export const AE_NODE_DIR = '"$HOME"/.fragvisor-ae';
+const MARKER_DIR = `${AE_NODE_DIR}/kernel`;
 /** A host kernel's marker is named by its flavour; the origin's guest kernel has its own. */
 export type MarkerName = KernelFlavour | 'guest';
 /** The node's install marker (a remote shell expands $HOME, so this is already a shell word). */
@@ -165,8 +183,13 @@ export function inspectCommand(src: KernelSource): string {
 
 /** Writes the marker from stdin atomically (the JSON comes from renderMarker). */
 export function writeMarkerCommand(name: MarkerName): string {
-  const tmp = `${MARKER_DIR}/${name}.json.tmp`;
-  return `mkdir -p ${MARKER_DIR} && cat > ${tmp} && mv -f ${tmp} ${markerFile(name)}`;
+  return stdinToFileCommand(MARKER_DIR, `${name}.json`);
+}
+
+/** Writes stdin to `dir/file` atomically; `dir` is a shell word (it may start with AE_NODE_DIR). */
+export function stdinToFileCommand(dir: string, file: string): string {
+  const tmp = `${dir}/${file}.tmp`;
+  return `mkdir -p ${dir} && cat > ${tmp} && mv -f ${tmp} ${dir}/${file}`;
 }
 
 /**

@@ -2,6 +2,7 @@ import type { ClusterSummary } from '../../activities/probeTypes';
 import { benchSteps, benchVariants } from '../commands/bench';
 import { guestSteps } from '../commands/guest';
 import { guestKernelLayout, guestKernelSteps, hostKernelSteps } from '../commands/kernel';
+import { kvmtoolSteps } from '../commands/kvmtool';
 import { vmSteps } from '../commands/vm';
 import { ipmitoolArgs } from '../commands/ipmitool';
 import { messagingLayerSteps } from '../commands/msglayer';
@@ -16,6 +17,7 @@ import type { PlanStage, PlanStep } from './types';
  * stages of steps with stable keys. The workflow executes it, `ae plan` prints it; the same arguments
  * give a byte-identical plan and hash. No Node built-ins: it runs in workflow code.
  *
+ * With a kvmtoolCommit, first the kvmtool build on the origin (needs fragvisor among the hypervisors).
  * Per hypervisor: prepare the hosts, then either (no experiments) a proving boot cycle, or one stage
  * per epoch (experiment x node count): its boot cycle, the VM, guest setup and pinning, and one
  * repetition of every benchmark variant (the run repeats them `repetitions` times).
@@ -35,6 +37,8 @@ export interface RunPlan {
   commit?: string;
   /** Linux-DSM checkout commit (GiantVM's own repository); absent: GIANTVM_COMMIT_PLACEHOLDER. */
   giantvmCommit?: string;
+  /** fragvisor-kvmtool commit built on the origin (the input's kvmtoolCommit); absent: no kvmtool build. */
+  kvmtoolCommit?: string;
   stages: PlanStage[];
   /** FNV-1a 64 over the canonical JSON of everything above. */
   hash: string;
@@ -107,6 +111,16 @@ function prepareHostsStage(h: Hypervisor, cluster: ClusterSummary, nodes: Cluste
         : `${NAMES[h]}: Linux-DSM host kernel on ${nodes.length} node(s)`,
     parallel: true,
     steps,
+  };
+}
+
+/** kvmtool is on a shared path: one build on the origin serves every node's VM. */
+function kvmtoolStage(cluster: ClusterSummary, origin: string, commit: string, jobs: number): PlanStage {
+  return {
+    key: 'fragvisor/kvmtool',
+    title: `FragVisor: kvmtool (lkvm) at ${commit} built on the origin ${origin} (a shared path: one build serves every node)`,
+    parallel: false,
+    steps: kvmtoolSteps({ node: origin, dir: cluster.paths.kvmtool, commit, jobs }),
   };
 }
 
@@ -206,17 +220,23 @@ export function planRun(asked: ReproduceClaimsConfig, cluster: ClusterSummary, o
   const giantvmCommit = checkCommit('giantvmCommit', opts.giantvmCommit);
   const commits: Record<Hypervisor, string | undefined> = { fragvisor: commit, giantvm: giantvmCommit };
   const nodes = cluster.nodes.slice(0, n);
+  const { kvmtoolCommit } = input;
+  if (kvmtoolCommit !== undefined && !input.hypervisors.includes('fragvisor')) {
+    throw new PlanError('kvmtoolCommit', `kvmtool (lkvm) runs FragVisor's VMs, but this run measures ${input.hypervisors.join(', ')} only: add fragvisor to hypervisors or drop kvmtoolCommit`);
+  }
 
   let stages: PlanStage[];
   try {
     const measuring = input.experiments.length > 0;
-    stages = input.hypervisors.flatMap((h, i) => [
+    // kvmtool first: a commit that does not build stops the run before hours of kernel builds and GiantVM epochs.
+    stages = kvmtoolCommit === undefined ? [] : [kvmtoolStage(cluster, nodes[0].name, kvmtoolCommit, input.buildJobs)];
+    stages.push(...input.hypervisors.flatMap((h, i) => [
       // The guest kernel: with FragVisor's hosts, and with the first hypervisor's when its epochs need a guest.
       prepareHostsStage(h, cluster, nodes, commits, input.buildJobs, h === 'fragvisor' || (measuring && i === 0)),
       ...(measuring
         ? input.experiments.flatMap((e) => input.nodeCounts.map((count) => epochStage(h, e, cluster, nodes.slice(0, count), input)))
         : [rebootStage(h, cluster, nodes), ...(h === 'fragvisor' ? [messagingLayerStage(cluster, nodes)] : [])]),
-    ]);
+    ]));
   } catch (err) {
     // The builders refuse values that could not be put in a command safely (the profile schema
     // normally stops them first); that is the profile's fault, never a reason to retry.
@@ -240,6 +260,7 @@ export function planRun(asked: ReproduceClaimsConfig, cluster: ClusterSummary, o
     nodeCounts: [...input.nodeCounts],
     ...(commit === undefined ? {} : { commit }),
     ...(giantvmCommit === undefined || !input.hypervisors.includes('giantvm') ? {} : { giantvmCommit }),
+    ...(kvmtoolCommit === undefined ? {} : { kvmtoolCommit }),
     stages,
   };
   return { ...plan, hash: fnv1a64(canonicalJson(plan)) };
