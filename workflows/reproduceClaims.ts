@@ -291,8 +291,9 @@ export async function reproduceClaims(rawInput: ReproduceClaimsInput): Promise<R
         phase('prepare hosts', `${h} host kernels on ${nodes.length} node(s) at ${commit.slice(0, 12)}`);
         stage(`${h}/prepare-hosts`, 'running');
         const installs = installHostKernels(h);
-        // FragVisor always needs it; a GiantVM-only run needs it for its VM (built from the FragVisor tree).
-        const wantGuest = h === 'fragvisor' || (guestImage === undefined && input.experiments.length > 0);
+        // Built once, from the FragVisor tree: with the first hypervisor whose epochs need a VM, or with
+        // FragVisor's hosts in a prepare-only run (planRun puts its steps in the same stage).
+        const wantGuest = guestImage === undefined && (h === 'fragvisor' || input.experiments.length > 0);
         const guest: Promise<BuildGuestKernelResult | undefined> = wantGuest
           ? installs[0].then(() =>
               executeChild(buildGuestKernel, {

@@ -206,6 +206,16 @@ describe('planRun', () => {
     expect(steps.filter((s) => s.stage === 'giantvm/prepare-hosts' && /POPHYPE_HOST_KERNEL|guest/.test(s.step.key + s.step.commands.join(' ')))).toEqual([]);
   });
 
+  it.each([
+    { hypervisors: ['giantvm', 'fragvisor'] as const, stage: 'giantvm/prepare-hosts' },
+    { hypervisors: ['fragvisor', 'giantvm'] as const, stage: 'fragvisor/prepare-hosts' },
+    { hypervisors: ['giantvm'] as const, stage: 'giantvm/prepare-hosts' },
+  ])('measuring ($hypervisors): the guest kernel once, with the first hypervisor whose epochs boot a VM', ({ hypervisors, stage }) => {
+    const p = plan({ hypervisors: [...hypervisors], experiments: ['E1'] });
+    const stages = p.stages.filter((s) => s.steps.some((st) => st.key.includes('/guest-kernel/')));
+    expect(stages.map((s) => s.key)).toEqual([stage]);
+  });
+
   it('epochs: one stage per (experiment, node count) after the hosts, each with its own boot cycle, VM, guest setup and benchmarks', () => {
     const p = plan({ hypervisors: ['fragvisor', 'giantvm'], nodeCounts: [2, 4], experiments: ['E1', 'E3'] });
     expect(p.stages.map((s) => s.key)).toEqual([

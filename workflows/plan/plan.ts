@@ -231,8 +231,8 @@ export function planRun(asked: ReproduceClaimsConfig, cluster: ClusterSummary, o
     // kvmtool first: a commit that does not build stops the run before hours of kernel builds and GiantVM epochs.
     stages = kvmtoolCommit === undefined ? [] : [kvmtoolStage(cluster, nodes[0].name, kvmtoolCommit, input.buildJobs)];
     stages.push(...input.hypervisors.flatMap((h, i) => [
-      // The guest kernel: with FragVisor's hosts, and with the first hypervisor's when its epochs need a guest.
-      prepareHostsStage(h, cluster, nodes, commits, input.buildJobs, h === 'fragvisor' || (measuring && i === 0)),
+      // The guest kernel, once: with the first hypervisor's hosts when epochs need a guest, else with FragVisor's.
+      prepareHostsStage(h, cluster, nodes, commits, input.buildJobs, measuring ? i === 0 : h === 'fragvisor'),
       ...(measuring
         ? input.experiments.flatMap((e) => input.nodeCounts.map((count) => epochStage(h, e, cluster, nodes.slice(0, count), input)))
         : [rebootStage(h, cluster, nodes), ...(h === 'fragvisor' ? [messagingLayerStage(cluster, nodes)] : [])]),
