@@ -84,6 +84,14 @@ describe('the fault plan', () => {
     if (category === 'messaging layer') expect(at).toMatchObject({ hypervisor: 'fragvisor' });
   });
 
+  it('an E2 kill waits at most 300 ms in its benchmarks (a few bursts), others up to 3 s', () => {
+    const delays = (category: 'E1' | 'E2') =>
+      Array.from({ length: 40 }, (_, s) => killPoint(category, s, 'k')).filter((p) => p.at.stage === 'epoch' && p.at.phase === 'benchmarks').map((p) => p.delayMs);
+    expect(delays('E2').length).toBeGreaterThan(5);
+    expect(Math.max(...delays('E2'))).toBeLessThanOrEqual(300);
+    expect(Math.max(...delays('E1'))).toBeGreaterThan(300);
+  });
+
   it.each(SIM_FAULT_KINDS.map((k) => [k]))('a %s sim fault is armed before the step it breaks', (kind) => {
     for (let s = 0; s < 20; s++) {
       const f = simFault(kind, s, 'x', NODES);
