@@ -283,10 +283,11 @@ describe('runs kept waiting for the cluster', () => {
     const released = await ae(['lease', 'release', '--cluster', 'minimal', '--task-queue', taskQueue, '--reason', 'node2 was fixed by hand']);
     expect(released.code).toBe(0);
     expect(released.out).toContain(`released minimal from ${holder.workflowId} (node2 was fixed by hand)`);
-    await waitUntil('the next run to hold the cluster', async () => (await lease.query(leaseQuery)).holder === next.workflowId, 10_000, 100);
+    // Earlier tests' waiters may still be leaving the queue (cancelled) ahead of it: on a loaded machine that takes seconds.
+    await waitUntil('the next run to hold the cluster', async () => (await lease.query(leaseQuery)).holder === next.workflowId, 45_000, 100);
     expect((await lease.query(leaseQuery)).forced).toEqual({ holder: holder.workflowId, reason: 'node2 was fixed by hand' });
     await waitUntil(`${next.workflowId} past the queue`, async () => (await next.query(runProgressQuery).catch(() => undefined))?.phase !== 'waiting for the cluster', 30_000, 200);
-  });
+  }, 120_000);
 });
 
 describe('ae resume of a completed dry run', () => {
