@@ -1,5 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
@@ -8,6 +7,7 @@ import { SIM_BMC_PASSWORD_ENV } from '../../sim/profile';
 import { setMsgLayerDeps } from '../../sim/tools/msglayer';
 import type { ReproduceClaimsInput } from '../../workflows/inputs';
 import { startTestWorker, testClient, uniqueTaskQueue } from './temporal';
+import { testTempDir } from './tempDir';
 
 /**
  * What a reproduceClaims suite runs against: a simulated cluster, by default at time scale 0 (the BMC password
@@ -27,7 +27,7 @@ export async function startRunStack(
   name: string,
   opts: { nodes: number; timeouts: Record<string, number>; /** Default 0. */ timeScale?: number; /** Performance model (config/models), default `default`. */ model?: string },
 ): Promise<RunStack> {
-  const stateDir = mkdtempSync(path.join(os.tmpdir(), `ae-sim-${name}-`));
+  const stateDir = testTempDir(`ae-sim-${name}-`);
   const sim = await startSimCluster({ nodes: opts.nodes, stateDir, rebootDownMs: 300, timeScale: opts.timeScale ?? 0, model: opts.model });
   process.env[SIM_BMC_PASSWORD_ENV] = readFileSync(sim.bmcPasswordFile!, 'utf8').trim();
   // The 60 s accept windows last at least this long in real time (timeScale 0): room for the insmods, 1 s apart.

@@ -1,11 +1,11 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { freePort } from '../../sim/ports';
 import { alive, descendants, spawnAe, type Spawned } from '../helpers/processes';
+import { testTempDir } from '../helpers/tempDir';
 
-const dataDir = mkdtempSync(path.join(os.tmpdir(), 'ae-stack-'));
+const dataDir = testTempDir('ae-stack-');
 const started: Spawned[] = [];
 let port: number;
 let uiPort: number;

@@ -1,5 +1,4 @@
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { WorkflowFailedError, type Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
@@ -7,6 +6,7 @@ import type { ProbeSummary } from '../../activities/probeTypes';
 import { startSimCluster, type SimCluster } from '../../sim/cluster';
 import { openssh } from '../helpers/sim';
 import { startTestWorker, testClient, uniqueTaskQueue } from '../helpers/temporal';
+import { testTempDir } from '../helpers/tempDir';
 
 let sim: SimCluster;
 let client: Client;
@@ -15,7 +15,7 @@ let stopWorker: () => Promise<void>;
 const taskQueue = uniqueTaskQueue('probe');
 
 beforeAll(async () => {
-  sim = await startSimCluster({ nodes: 4, stateDir: mkdtempSync(path.join(os.tmpdir(), 'ae-sim-probe-')), rebootDownMs: 500 });
+  sim = await startSimCluster({ nodes: 4, stateDir: testTempDir('ae-sim-probe-'), rebootDownMs: 500 });
   ({ client, close: closeClient } = await testClient());
   ({ stop: stopWorker } = await startTestWorker(taskQueue));
 });
@@ -82,7 +82,7 @@ describe('probeCluster on the simulated cluster, through a real worker and real 
   });
 
   it('refuses a node whose host key is not in known_hosts, naming node and fingerprint, without retrying for minutes', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'ae-probe-keys-'));
+    const dir = testTempDir('ae-probe-keys-');
     const knownHosts = readFileSync(path.join(sim.stateDir, 'known_hosts'), 'utf8');
     const node1Port = sim.node('node1').port;
     writeFileSync(path.join(dir, 'known_hosts'), knownHosts.split('\n').filter((l) => !l.startsWith(`[127.0.0.1]:${node1Port} `)).join('\n'));

@@ -1,11 +1,9 @@
-import { mkdtempSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import type { ProbeSummary } from '../../activities/probeTypes';
 import { startSimCluster, type SimCluster } from '../../sim/cluster';
 import { alive, type Spawned } from '../helpers/processes';
 import { startWorkerProcess, testClient, uniqueTaskQueue } from '../helpers/temporal';
+import { testTempDir } from '../helpers/tempDir';
 
 let sim: SimCluster;
 let client: Client;
@@ -20,7 +18,7 @@ const startWorker = async () => {
 };
 
 beforeAll(async () => {
-  sim = await startSimCluster({ nodes: 4, stateDir: mkdtempSync(path.join(os.tmpdir(), 'ae-sim-kill-')), rebootDownMs: 8000 });
+  sim = await startSimCluster({ nodes: 4, stateDir: testTempDir('ae-sim-kill-'), rebootDownMs: 8000 });
   ({ client, close: closeClient } = await testClient());
 });
 

@@ -1,13 +1,13 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { runActivities } from '../../activities/run';
 import { PROJECT_ROOT } from '../../config/paths';
+import { testTempDir } from '../helpers/tempDir';
 
 /** GiantVM baseline files: checked field by field, copied into the run store with their hash. */
 
-const dir = mkdtempSync(path.join(os.tmpdir(), 'ae-baseline-'));
+const dir = testTempDir('ae-baseline-');
 const runs = path.join(dir, 'runs');
 const { useBaseline } = runActivities();
 const entry = { experiment: 'E1', nodeCount: 4, variant: 'php-250ms', metric: 'requestsPerSecond', value: 10, unit: '#/s' };

@@ -1,8 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { parseProbeOutput, probeCommand } from '../../activities/probe';
+import { testTempDir } from '../helpers/tempDir';
 
 const BOOT = '8c6b9a1e-3f2d-4b5a-9c8d-7e6f5a4b3c2d';
 
@@ -27,7 +26,7 @@ describe('parseProbeOutput', () => {
 
 describe('probeCommand', () => {
   it('runs in real bash and tells a present tree from a missing one, whatever the path holds', () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'probe-'));
+    const dir = testTempDir('probe-');
     const run = (p: string) => execFileSync('bash', ['-c', probeCommand(p)], { encoding: 'utf8' });
     const present = parseProbeOutput(run(dir));
     expect(present.fragvisorTree).toBe(true);
