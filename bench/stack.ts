@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { bundleWorkflowCode, NativeConnection } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { startSimCluster, type SimCluster } from '../sim/cluster';
 import { freePort } from '../sim/ports';
@@ -10,6 +10,7 @@ import { spawnAe, type Spawned } from '../test/helpers/processes';
 import { startDevServer } from '../workers/devServer';
 import { findTemporalCli } from '../workers/temporalCli';
 import { createAeWorker } from '../workers/worker';
+import { bundleWorkflows } from '../workers/workflowBundle';
 
 /** The bench's own in-memory dev server, one workflow bundle for every worker, and a client. */
 export interface BenchTemporal {
@@ -20,13 +21,12 @@ export interface BenchTemporal {
 
 export async function startTemporal(dir: string): Promise<BenchTemporal> {
   mkdirSync(dir, { recursive: true });
-  const silent = { trace() {}, debug() {}, info() {}, warn: console.warn, error: console.error, log() {} };
   const [server, bundle] = await Promise.all([
     freePort().then((port) => startDevServer({ cliPath: findTemporalCli(), port, logFile: path.join(dir, 'temporal.log') })),
-    bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: silent }),
+    bundleWorkflows(),
   ]);
   const bundleFile = path.join(dir, 'workflow-bundle.js');
-  writeFileSync(bundleFile, bundle.code);
+  writeFileSync(bundleFile, bundle);
   // Read by createAeWorker, here and in `ae worker` children: no bundling per worker.
   process.env.AE_WORKFLOW_BUNDLE = bundleFile;
   process.env.AE_RUNS_DIR = path.join(dir, 'runs');

@@ -1,7 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { bundleWorkflowCode } from '@temporalio/worker';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { startSimCluster, type SimCluster } from '../sim/cluster';
 import { freePort } from '../sim/ports';
@@ -9,6 +8,7 @@ import { SIM_BMC_PASSWORD_ENV } from '../sim/profile';
 import { setMsgLayerDeps } from '../sim/tools/msglayer';
 import { startDevServer, type DevServer } from '../workers/devServer';
 import { findTemporalCli } from '../workers/temporalCli';
+import { bundleWorkflows } from '../workers/workflowBundle';
 
 /**
  * What the chaos runs run on, all owned by this process and stopped by it: one workflow bundle; per
@@ -49,10 +49,8 @@ export async function startChaosServer(dir: string): Promise<ChaosServer> {
 
 /** The workflow bundle, built once: a restarted worker polls in a second instead of bundling again. */
 export async function writeWorkflowBundle(dir: string): Promise<string> {
-  const quiet = () => {};
-  const bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: { trace: quiet, debug: quiet, info: quiet, warn: console.warn, error: console.error, log: quiet } });
   const file = path.join(dir, 'workflow-bundle.js');
-  writeFileSync(file, bundle.code);
+  writeFileSync(file, await bundleWorkflows());
   return file;
 }
 

@@ -1,9 +1,9 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { bundleWorkflowCode } from '@temporalio/worker';
 import { startDevServer } from '../workers/devServer';
 import { findTemporalCli } from '../workers/temporalCli';
+import { bundleWorkflows } from '../workers/workflowBundle';
 import { freePort } from '../sim/ports';
 
 /**
@@ -17,10 +17,10 @@ export default async function globalSetup(): Promise<void> {
     freePort().then((port) =>
       startDevServer({ cliPath: findTemporalCli(), port, dbFile: path.join(dir, 'temporal.db'), logFile: path.join(dir, 'temporal.log') }),
     ),
-    bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: { trace() {}, debug() {}, info() {}, warn: console.warn, error: console.error, log() {} } }),
+    bundleWorkflows(),
   ]);
   const bundlePath = path.join(dir, 'workflow-bundle.js');
-  writeFileSync(bundlePath, bundle.code);
+  writeFileSync(bundlePath, bundle);
   process.env.AE_TEST_DIR = dir;
   process.env.AE_RUNS_DIR = path.join(dir, 'runs');
   process.env.AE_TEST_TEMPORAL_ADDRESS = server.address;

@@ -3,6 +3,7 @@ import { TASK_QUEUE } from '../config/constants';
 import { temporalConnectConfig } from '../config/temporal';
 import { createActivities } from '../activities';
 import { SshPool } from '../activities/ssh/pool';
+import { cachedWorkflowBundle } from './workflowBundle';
 
 export interface AeWorker {
   worker: Worker;
@@ -14,7 +15,7 @@ export interface AeWorker {
 export interface AeWorkerOptions {
   connection?: NativeConnection;
   namespace?: string;
-  /** Pre-built workflow bundle; default AE_WORKFLOW_BUNDLE (a bundle file path), else bundle workflows/ at start. */
+  /** Pre-built workflow bundle; default AE_WORKFLOW_BUNDLE (a bundle file path), else the cached bundle of workflows/ (built on first use). */
   workflowBundle?: WorkerOptions['workflowBundle'];
   taskQueue?: string;
 }
@@ -26,7 +27,7 @@ export async function createAeWorker(opts: AeWorkerOptions = {}): Promise<AeWork
   const connection = opts.connection ?? (await NativeConnection.connect(env.connectionOptions));
   const pool = new SshPool();
   const bundleFile = process.env.AE_WORKFLOW_BUNDLE;
-  const workflowBundle = opts.workflowBundle ?? (bundleFile ? { codePath: bundleFile } : undefined);
+  const workflowBundle = opts.workflowBundle ?? { codePath: bundleFile || (await cachedWorkflowBundle()) };
   // AE_STICKY_QUEUE_TIMEOUT (e.g. `2s`; default the SDK's 10 s): how long a task of a workflow this worker
   // has cached waits on its sticky queue before any worker may take it, i.e. what a dead worker costs
   // its workflows. Tests that SIGKILL workers shorten it.
@@ -35,8 +36,11 @@ export async function createAeWorker(opts: AeWorkerOptions = {}): Promise<AeWork
     connection,
     namespace: opts.namespace ?? env.namespace,
     taskQueue: opts.taskQueue ?? TASK_QUEUE,
-    ...(workflowBundle ? { workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
+    workflowBundle,
     activities: createActivities({ ssh: pool }),
+    // Workflows open at once: a 64-node prepare-hosts has ~70 (a host-kernel child per node, its parents).
+    // The SDK's default is derived from the V8 heap limit (~2300 here) at ~1 MB per cached workflow.
+    maxCachedWorkflows: 200,
     ...(sticky ? { stickyQueueScheduleToStartTimeout: sticky } : {}),
   });
   return {
