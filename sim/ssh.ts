@@ -2,6 +2,7 @@ import net from 'node:net';
 import { constants as osConstants } from 'node:os';
 import type { Writable } from 'node:stream';
 import { Server, utils, type AuthContext, type ClientInfo, type Connection, type ParsedKey, type ServerChannel, type Session } from 'ssh2';
+import { withDecodedKey } from '../activities/ssh/keySign';
 import type { NodeCommand } from './sandbox';
 
 /**
@@ -52,8 +53,11 @@ export class SshFront {
   constructor(private readonly opts: SshFrontOptions) {
     const key = utils.parseKey(opts.authorizedKey);
     if (key instanceof Error) throw new Error(`node ${opts.nodeName}: bad authorized key: ${key.message}`);
-    this.authorized = key;
-    this.server = new Server({ hostKeys: [opts.hostKey] }, (conn, info) => this.onConnection(conn, info));
+    // Keys decoded once, not at every handshake (a real sshd loads its keys at start-up too).
+    this.authorized = withDecodedKey(key);
+    const hostKey = utils.parseKey(opts.hostKey);
+    if (hostKey instanceof Error) throw new Error(`node ${opts.nodeName}: bad host key: ${hostKey.message}`);
+    this.server = new Server({ hostKeys: [{ key: withDecodedKey(hostKey) }] }, (conn, info) => this.onConnection(conn, info));
     this.server.on('error', () => {});
   }
 

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { utils, type AnyAuthMethod, type ParsedKey } from 'ssh2';
 import { SshAuthError, SshIdentityFileError } from './errors';
+import { withDecodedKey } from './keySign';
 import type { Hop } from './route';
 import type { LocalContext } from './sshConfig';
 
@@ -15,6 +16,13 @@ const DEFAULT_IDENTITIES = ['id_ed25519', 'id_ecdsa', 'id_rsa'];
 
 type Loaded = { ok: true; key: ParsedKey } | { ok: false; problem: string; encrypted?: boolean };
 
+/**
+ * Keys already parsed, by path, while the file stays the same (inode, size, times): a pool opens one
+ * connection per node, all with the same identity file.
+ */
+const parsedKeys = new Map<string, { stamp: string; key: ParsedKey }>();
+const stampOf = (st: fs.Stats) => `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
+
 function loadKey(file: string): Loaded | undefined {
   let st: fs.Stats;
   try {
@@ -28,6 +36,8 @@ function loadKey(file: string): Loaded | undefined {
   if (st.uid === process.getuid?.() && (st.mode & 0o077) !== 0) {
     return { ok: false, problem: `has permissions ${(st.mode & 0o777).toString(8)}, which are too open (chmod 600 it)` };
   }
+  const cached = parsedKeys.get(file);
+  if (cached?.stamp === stampOf(st)) return { ok: true, key: cached.key };
   let parsed: ReturnType<typeof utils.parseKey>;
   try {
     parsed = utils.parseKey(fs.readFileSync(file));
@@ -42,6 +52,7 @@ function loadKey(file: string): Loaded | undefined {
   }
   const key = Array.isArray(parsed) ? (parsed[0] as ParsedKey | undefined) : parsed;
   if (!key || !key.isPrivateKey()) return { ok: false, problem: 'does not hold a private key' };
+  parsedKeys.set(file, { stamp: stampOf(st), key: withDecodedKey(key) });
   return { ok: true, key };
 }
 

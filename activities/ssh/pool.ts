@@ -6,6 +6,7 @@ import { loadCredentials } from './credentials';
 import { SshCommandAbortedError, SshCommandTimeoutError, SshConnectError, SshConnectionLostError } from './errors';
 import { runCommand, type ExecResult } from './exec';
 import { parseKnownHosts, type KnownHostEntry } from './knownHosts';
+import { memoizeByText } from './memo';
 import { toCommandLine } from '../../workflows/commands/quote';
 import { localContext, planRoute, type Hop, type SshTarget } from './route';
 import type { LocalContext } from './sshConfig';
@@ -46,9 +47,12 @@ class Connection {
   }
 }
 
-function readKnownHosts(file: string): KnownHostEntry[] {
+/** Read at every connect (an added key counts at once), parsed once per content (see memo.ts). */
+const parseKnownHostsCached = memoizeByText(parseKnownHosts);
+
+function readKnownHosts(file: string): readonly KnownHostEntry[] {
   try {
-    return parseKnownHosts(fs.readFileSync(file, 'utf8'));
+    return parseKnownHostsCached(fs.readFileSync(file, 'utf8'));
   } catch (err) {
     // No file means no known hosts: every key is then "unknown" and refused, with a message saying how to add it.
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];

@@ -1,5 +1,6 @@
 import { SshConfigSyntaxError } from './errors';
 import { expandPath, expandTilde, type ExpansionTokens } from './expandPath';
+import { memoizeByText } from './memo';
 import { matchPatternList } from './pattern';
 
 export { SshConfigSyntaxError };
@@ -113,6 +114,9 @@ export function parseSshConfig(text: string, file: string): SshConfigDirective[]
   return out;
 }
 
+/** Every connect resolves its node against the same file (see memo.ts). */
+const parseCached = memoizeByText(parseSshConfig);
+
 interface Collected {
   hostname?: string;
   user?: string;
@@ -171,7 +175,7 @@ function walk(
           for (const file of source.glob(pattern)) {
             const text = source.read(file);
             if (text === undefined) continue;
-            walk(parseSshConfig(text, file), host, st, false, depth + 1, out, source, local);
+            walk(parseCached(text, file), host, st, false, depth + 1, out, source, local);
             st.active = true; // restore: we only get here from an active context
           }
         }
@@ -224,7 +228,7 @@ export function resolveSshConfig(
 
   const text = opts.configFile === undefined ? undefined : source.read(opts.configFile);
   if (text !== undefined && opts.configFile !== undefined) {
-    walk(parseSshConfig(text, opts.configFile), host, { active: true }, false, 0, out, source, local);
+    walk(parseCached(text, opts.configFile), host, { active: true }, false, 0, out, source, local);
   }
 
   // HostName knows only %h and %% (ssh.c); anything else is an error there too.

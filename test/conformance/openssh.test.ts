@@ -231,6 +231,29 @@ describe('credentials', () => {
     expect(err).toBeInstanceOf(SshIdentityFileError);
     expect((err as Error).message).toMatch(/too open/);
   });
+  // Parsed keys are kept (with their decoded signer) while the file is unchanged: each key type must
+  // still sign in to a real sshd, from the first connection and from later ones.
+  it.each([
+    ['rsa', '3072'],
+    ['ecdsa', '256'],
+    ['ecdsa', '384'],
+    ['ecdsa', '521'],
+  ])('signs in with a %s-%s identity file, again on a new connection', async (type, bits) => {
+    const key = path.join(dir, `client_${type}${bits}`);
+    execFileSync('ssh-keygen', ['-q', '-t', type, '-b', bits, '-N', '', '-f', key]);
+    fs.appendFileSync(path.join(server.dir, 'authorized_keys'), fs.readFileSync(`${key}.pub`));
+    for (const pool of [newPool(), newPool()]) {
+      expect((await pool.exec(target(), settings({ identityFile: key }), 'echo in')).stdout).toBe('in\n');
+    }
+  });
+
+  it('reads an identity file again once it is replaced', async () => {
+    const key = path.join(dir, 'replaced_key');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
+    expect(await newPool().exec(target(), settings({ identityFile: key }), 'true').catch((e: unknown) => e)).toBeInstanceOf(SshAuthError);
+    fs.copyFileSync(server.clientKey, key);
+    expect((await newPool().exec(target(), settings({ identityFile: key }), 'echo in')).stdout).toBe('in\n');
+  });
 });
 
 describe('connection failures', () => {
