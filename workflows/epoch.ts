@@ -72,12 +72,22 @@ const NON_RETRYABLE = [...NON_RETRYABLE_SETUP, ...VM_FAILURES, 'VmNetworkFailed'
 
 export const epochName = (i: Pick<EpochInput, 'hypervisor' | 'experiment' | 'nodes'>): string => `${i.hypervisor}/${i.experiment}-n${i.nodes.length}`;
 
-/** The (variant, repetition) pairs an epoch measures, in run order (variants grouped by pinning). */
+/**
+ * The (variant, repetition) pairs an epoch measures, in run order: in rounds, repetition 1 of every
+ * variant, then repetition 2 of every variant, ..., each round in the variants' order (pinning cases
+ * grouped). Whatever drifts during an epoch (a VM settling after boot, the machine's load) then falls
+ * on every variant alike instead of on whichever ran first: E3 compares its local and delegated cases
+ * within one epoch. The price is one guest setup per pinning case per round.
+ */
 export function epochMeasurements(variants: readonly PlannedVariant[], repetitions: number, only?: EpochInput['only']): (PlannedVariant & { repetition: number })[] {
-  if (!only) return variants.flatMap((v) => Array.from({ length: repetitions }, (_, r) => ({ ...v, repetition: r + 1 })));
-  const unknown = only.filter((o) => !variants.some((v) => v.variant === o.variant));
+  const unknown = (only ?? []).filter((o) => !variants.some((v) => v.variant === o.variant));
   if (unknown.length > 0) throw new Error(`not variants of this epoch: ${unknown.map((o) => o.variant).join(', ')} (it has ${variants.map((v) => v.variant).join(', ')})`);
-  return variants.flatMap((v) => only.filter((o) => o.variant === v.variant).flatMap((o) => o.repetitions.map((repetition) => ({ ...v, repetition }))));
+  const all = Array.from({ length: repetitions }, (_, r) => r + 1);
+  const asked = (v: PlannedVariant) => (only ? only.filter((o) => o.variant === v.variant).flatMap((o) => o.repetitions) : all);
+  return variants
+    .flatMap((v, order) => asked(v).map((repetition) => ({ v, order, repetition })))
+    .sort((a, b) => a.repetition - b.repetition || a.order - b.order)
+    .map(({ v, repetition }) => ({ ...v, repetition }));
 }
 
 export async function runEpoch(input: EpochInput): Promise<EpochResult> {

@@ -95,9 +95,10 @@ describe('what an epoch measures', () => {
   const ids = (ms: ReturnType<typeof epochMeasurements>) => ms.map((m) => `${m.variant}.rep${m.repetition}${m.pinning ? `@${m.pinning}` : ''}`);
 
   it.each([
-    ['every variant x 1..repetitions', undefined, ['net-1-local.rep1@local', 'net-1-local.rep2@local', 'net-1-delegated.rep1@delegated', 'net-1-delegated.rep2@delegated', 'disk-local.rep1', 'disk-local.rep2', 'disk-delegated.rep1', 'disk-delegated.rep2', 'npb-ep.B-vcpu0.rep1', 'npb-ep.B-vcpu0.rep2', 'npb-ep.B-vcpu1.rep1', 'npb-ep.B-vcpu1.rep2']],
-    // In the epoch's variant order (pinning cases grouped), whatever the order asked.
-    ['only: those variants, those repetition numbers', [{ variant: 'disk-delegated', repetitions: [3] }, { variant: 'net-1-local', repetitions: [3, 4] }, { variant: 'disk-local', repetitions: [3] }], ['net-1-local.rep3@local', 'net-1-local.rep4@local', 'disk-local.rep3', 'disk-delegated.rep3']],
+    // In rounds: every variant's repetition 1, then every variant's repetition 2.
+    ['every variant x 1..repetitions', undefined, ['net-1-local.rep1@local', 'net-1-delegated.rep1@delegated', 'disk-local.rep1', 'disk-delegated.rep1', 'npb-ep.B-vcpu0.rep1', 'npb-ep.B-vcpu1.rep1', 'net-1-local.rep2@local', 'net-1-delegated.rep2@delegated', 'disk-local.rep2', 'disk-delegated.rep2', 'npb-ep.B-vcpu0.rep2', 'npb-ep.B-vcpu1.rep2']],
+    // Rounds by repetition number, each in the epoch's variant order (pinning cases grouped), whatever the order asked.
+    ['only: those variants, those repetition numbers', [{ variant: 'disk-delegated', repetitions: [3] }, { variant: 'net-1-local', repetitions: [4, 3] }, { variant: 'disk-local', repetitions: [3] }], ['net-1-local.rep3@local', 'disk-local.rep3', 'disk-delegated.rep3', 'net-1-local.rep4@local']],
     ['only, empty: nothing', [], []],
   ])('%s', (_name, only, expected) => {
     expect(ids(epochMeasurements(e3, 2, only))).toEqual(expected);
