@@ -1,8 +1,7 @@
 import type { Client } from '@temporalio/client';
 import type { SimCluster } from '../sim/cluster';
-import type { EpochProgress } from '../workflows/epoch';
-import type { RunProgress } from '../workflows/progress';
-import { currentEpochChild, describe, positionOf, rank, type Position } from './position';
+import { currentEpochChild, type EpochProgress, type RunProgress } from '../workflows/progress';
+import { describe, positionOf, rank, type Position } from './position';
 import type { FaultKind, PlannedFault } from './schedule';
 
 /**

@@ -1,6 +1,5 @@
-import type { EpochProgress } from '../workflows/epoch';
+import type { EpochProgress, RunProgress } from '../workflows/progress';
 import type { Experiment, Hypervisor } from '../workflows/inputs';
-import type { RunProgress } from '../workflows/progress';
 
 /**
  * Where a run is, from its `progress` query and its current epoch's: a point on the run's own
@@ -34,12 +33,6 @@ export function describe(p: Position): string {
   if (p.stage === 'prepare') return `${p.hypervisor} prepare hosts`;
   if (p.stage === 'epoch') return `${p.hypervisor} ${p.experiment} ${p.phase}`;
   return p.stage;
-}
-
-/** The epoch child a run is in now (its nodes name it while it runs), if any. */
-export function currentEpochChild(run: RunProgress): string | undefined {
-  if (run.phase !== 'experiments') return undefined;
-  return Object.values(run.nodes).find((n) => n.state === 'running' && n.child && /\/E\d-n\d+$/.test(n.child))?.child;
 }
 
 /** The position of a run from its progress and (in an epoch) its epoch's progress; undefined before prepare. */

@@ -1,11 +1,11 @@
-import { ActivityCancellationType, ApplicationFailure, CancellationScope, defineQuery, proxyActivities, setCurrentDetails, setHandler } from '@temporalio/workflow';
+import { ActivityCancellationType, ApplicationFailure, CancellationScope, proxyActivities, setCurrentDetails, setHandler } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { bootCycle, type CycleNode } from './bootCycle';
 import { benchVariants, measurementKeyId, type BenchSettingsInput, type MeasurementKey, type Pinning, type PlannedVariant } from './commands/bench';
 import { firstLine, rootFailure, rootMessage } from './failureCause';
 import { NON_RETRYABLE_SETUP } from './failures';
 import type { Experiment, Hypervisor } from './inputs';
-import type { RunPhase, NodeProgress, StepState } from './progress';
+import { epochProgressQuery, epochSummary, type EpochProgress, type RunPhase, type StepState } from './progress';
 
 /**
  * runEpoch (a child of the run): one (hypervisor, experiment, node count) from a fresh boot cycle to
@@ -51,17 +51,6 @@ export interface EpochResult {
   attempts: number;
 }
 
-export interface EpochProgress {
-  epoch: string;
-  phase: RunPhase | 'vm' | 'guest setup' | 'benchmarks';
-  nodes: Record<string, NodeProgress>;
-  /** Measurements done / planned. */
-  done: number;
-  total: number;
-  current?: string;
-}
-
-export const epochProgressQuery = defineQuery<EpochProgress>('progress');
 
 /** Failures a fresh boot cycle can cure. */
 const VM_FAILURES = ['VmDied', 'GuestBootTimeout'];
@@ -102,7 +91,7 @@ export async function runEpoch(input: EpochInput): Promise<EpochResult> {
   }
   const progress: EpochProgress = { epoch, phase: 'reboot', nodes: {}, done: 0, total: planned.length };
   setHandler(epochProgressQuery, () => progress);
-  const show = () => setCurrentDetails(`**${epoch}** ${progress.phase}: ${progress.done}/${progress.total} measurements${progress.current ? ` (${progress.current})` : ''}`);
+  const show = () => setCurrentDetails(`**${epoch}** ${epochSummary(progress)}`);
   const reporter = {
     phase: (p: RunPhase | EpochProgress['phase'], _details?: string) => {
       progress.phase = p;

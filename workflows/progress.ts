@@ -41,3 +41,30 @@ export interface RunProgress {
 }
 
 export const runProgressQuery = defineQuery<RunProgress>('progress');
+
+/** The `progress` of an epoch child (workflows/epoch.ts): what it measures now. */
+export interface EpochProgress {
+  epoch: string;
+  phase: RunPhase | 'vm' | 'guest setup' | 'benchmarks';
+  nodes: Record<string, NodeProgress>;
+  /** Measurements done / planned. */
+  done: number;
+  total: number;
+  current?: string;
+}
+
+export const epochProgressQuery = defineQuery<EpochProgress>('progress');
+
+/** A node's step while an epoch runs on it (the run's progress). */
+export const epochStep = (experiment: string, nodeCount: number): string => `${experiment} n=${nodeCount}`;
+
+/** The epoch child the run's nodes are in now (workflow id `<run>/<hv>/<experiment>-n<count>`, or `.../extra-<round>`). */
+export function currentEpochChild(run: RunProgress): string | undefined {
+  if (run.phase !== 'experiments') return undefined;
+  return Object.values(run.nodes).find((n) => n.state === 'running' && n.child && /\/E\d+-n\d+(\/extra-\d+)?$/.test(n.child))?.child;
+}
+
+/** One line for an epoch's progress: `benchmarks: 7/42 measurements (net-1024-local rep 2)`. */
+export function epochSummary(p: Pick<EpochProgress, 'phase' | 'done' | 'total' | 'current'>): string {
+  return `${p.phase}: ${p.done}/${p.total} measurements${p.current ? ` (${p.current})` : ''}`;
+}

@@ -26,7 +26,7 @@ import { effectiveClaimSettings, extraEpochs, tallyAdded, withinBudget, type Ext
 import type { ClaimSettings } from './claims/settings';
 import { firstLine, rootFailure, rootMessage } from './failureCause';
 import { PlanError, planRun, type RunPlan } from './plan/plan';
-import { runProgressQuery, type RunPhase, type RunProgress, type StepState } from './progress';
+import { epochStep, runProgressQuery, type RunPhase, type RunProgress, type StepState } from './progress';
 import { CLUSTER, PHASE, VERDICT } from './searchAttributes';
 import { timeline } from './timeline';
 
@@ -350,9 +350,9 @@ export async function reproduceClaims(rawInput: ReproduceClaimsInput): Promise<R
               await checkpoint(`${h} ${experiment} on ${n} node(s)`);
               phase('experiments', `${h} ${experiment} on ${n} node(s)`);
               stage(`${h}/${experiment}-n${n}`, 'running');
-              for (const node of epochNodes) nodeStep(node.name, `${experiment} n=${n}`, 'running', { child });
+              for (const node of epochNodes) nodeStep(node.name, epochStep(experiment, n), 'running', { child });
               const result = await tl.span(child.slice(runId.length + 1), 'epoch', () => executeChild(runEpoch, { workflowId: child, args: [epochInput(h, experiment, n)] }));
-              for (const node of epochNodes) nodeStep(node.name, `${experiment} n=${n}`, 'done', { detail: `${result.measured} measured, ${result.reused} reused` });
+              for (const node of epochNodes) nodeStep(node.name, epochStep(experiment, n), 'done', { detail: `${result.measured} measured, ${result.reused} reused` });
               stage(`${h}/${experiment}-n${n}`, 'done');
               epochs.push(result);
               measurements += result.measured;
@@ -395,6 +395,8 @@ export async function reproduceClaims(rawInput: ReproduceClaimsInput): Promise<R
             progress.hypervisor = e.hypervisor;
             phase('experiments', `added repetitions, round ${r}: ${key} (${what})`);
             progress.stages.push({ key, title: `${e.hypervisor} ${e.experiment} on ${e.nodeCount} node(s): added repetitions (${what})`, state: 'running' });
+            const epochNodes = nodes.slice(0, e.nodeCount);
+            const step = epochStep(e.experiment, e.nodeCount);
             try {
               if (e.hypervisor !== installed) {
                 // The other hypervisor's kernels are the default now: install this one's again (built already).
@@ -403,9 +405,11 @@ export async function reproduceClaims(rawInput: ReproduceClaimsInput): Promise<R
                 installed = e.hypervisor;
                 phase('experiments', `added repetitions, round ${r}: ${key} (${what})`);
               }
+              for (const node of epochNodes) nodeStep(node.name, step, 'running', { child: `${runId}/${key}`, detail: `added repetitions, round ${r}` });
               const result = await tl.span(key, 'epoch', () =>
                 executeChild(runEpoch, { workflowId: `${runId}/${key}`, args: [{ ...epochInput(e.hypervisor, e.experiment, e.nodeCount), only: e.only, extra: r }] }),
               );
+              for (const node of epochNodes) nodeStep(node.name, step, 'done', { detail: `round ${r}: ${result.measured} measured` });
               stage(key, 'done');
               epochs.push(result);
               measurements += result.measured;
@@ -415,6 +419,7 @@ export async function reproduceClaims(rawInput: ReproduceClaimsInput): Promise<R
               // The measurements so far stand: judge with them, and say why no more were added.
               if (isCancellation(err)) throw err;
               stage(key, 'failed');
+              for (const node of epochNodes) nodeStep(node.name, step, 'failed', { detail: firstLine(rootMessage(err)) });
               extraRepetitions.stopped = `${key} failed: ${firstLine(rootMessage(err))}`;
             }
             if (extraRepetitions.stopped) break;

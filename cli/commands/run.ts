@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client, type WorkflowHandle, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import { TASK_QUEUE } from '../../config/constants';
 import { runId as runIdSchema } from '../../workflows/inputs';
-import { runProgressQuery, type RunProgress } from '../../workflows/progress';
+import { currentEpochChild, epochProgressQuery, epochSummary, runProgressQuery, type EpochProgress, type RunProgress } from '../../workflows/progress';
 import { connectClient, requireWorker, uiLink } from '../client';
 import { workflowIdFor } from '../format';
 import { RUN_INPUT_OPTIONS, RUN_INPUT_USAGE, runInputFromArgs } from '../runInput';
@@ -37,10 +37,14 @@ function currentStage(p: RunProgress): string {
   return `stage ${at + 1}/${p.stages.length} ${s.key} (${s.state})`;
 }
 
-/** Progress -> rows: the phase, what the run waits for, the error, then a row per node (node, step, state, detail). */
-export function progressRows(p: RunProgress): ProgressRow[] {
+/**
+ * Progress -> rows: the phase, what the epoch in progress measures (when there is one), what the run
+ * waits for, the error, then a row per node (node, step, state, detail).
+ */
+export function progressRows(p: RunProgress, epoch?: EpochProgress): ProgressRow[] {
   const where = [p.cluster ? `cluster ${p.cluster}${p.simulated ? ' (SIMULATED)' : ''}` : '', p.hypervisor ?? '', currentStage(p)].filter(Boolean).join(', ');
   const rows: ProgressRow[] = [{ key: 'phase', cells: [`phase: ${p.phase}`, where] }];
+  if (epoch) rows.push({ key: 'epoch', cells: [`epoch ${epoch.epoch}`, epochSummary(epoch)] });
   if (p.waitingFor) rows.push({ key: 'waiting', cells: [`waiting for: ${p.waitingFor}`] });
   if (p.error) rows.push({ key: 'error', cells: [`error: ${p.error}`] });
   for (const [node, n] of Object.entries(p.nodes)) {
@@ -99,11 +103,11 @@ export function failureMessage(err: unknown): string {
 }
 
 /** The live view on one stream: redraw in place on a terminal, changed lines with time stamps otherwise. */
-export function liveView(stream: NodeJS.WriteStream): (p: RunProgress) => void {
+export function liveView(stream: NodeJS.WriteStream): (p: RunProgress, epoch?: EpochProgress) => void {
   let drawn: string[] = [];
   const seen = new Map<string, string>();
-  return (p) => {
-    const rows = progressRows(p);
+  return (p, epoch) => {
+    const rows = progressRows(p, epoch);
     if (stream.isTTY) {
       const lines = formatRows(rows);
       if (lines.join('\n') === drawn.join('\n')) return;
@@ -115,13 +119,20 @@ export function liveView(stream: NodeJS.WriteStream): (p: RunProgress) => void {
   };
 }
 
-/** Follows the run until it closes, drawing its progress; resolves with its result or rejects with its failure. */
-export async function follow(handle: WorkflowHandle, draw: (p: RunProgress) => void): Promise<unknown> {
+/**
+ * Follows the run until it closes, drawing its progress (and, while it measures, its epoch child's);
+ * resolves with its result or rejects with its failure.
+ */
+export async function follow(handle: WorkflowHandle, draw: (p: RunProgress, epoch?: EpochProgress) => void): Promise<unknown> {
   let settled = false;
   const result = handle.result().finally(() => (settled = true));
   const poll = async () => {
     try {
-      draw(await handle.query(runProgressQuery));
+      const p = await handle.query(runProgressQuery);
+      const child = currentEpochChild(p);
+      // The child may have closed since: then the run's own view is all there is.
+      const epoch = child ? await handle.client.getHandle(child).query(epochProgressQuery).catch(() => undefined) : undefined;
+      draw(p, epoch);
     } catch {
       // Not answerable yet (no worker picked up its first task) or a passing hiccup: ask again.
     }

@@ -9,7 +9,7 @@ import type { ClaimSettingsInput } from '../../workflows/claims/settings';
 import { leaseQuery, leaseWorkflowId } from '../../workflows/clusterLease';
 import { abortUpdate, pauseUpdate, PAUSED_WAITING_FOR, resumeUpdate } from '../../workflows/control';
 import type { BenchSettingsInput, Measurement } from '../../workflows/commands/bench';
-import type { EpochProgress } from '../../workflows/epoch';
+import type { EpochProgress } from '../../workflows/progress';
 import type { RunProgress } from '../../workflows/progress';
 import type { ReproduceClaimsResult } from '../../workflows/reproduceClaims';
 import { startRunStack, type RunStack } from '../helpers/runStack';

@@ -1,6 +1,6 @@
-import { currentEpochChild, positionOf, rank, type Position } from '../../chaos/position';
+import { positionOf, rank, type Position } from '../../chaos/position';
 import { KILL_CATEGORIES, killPoint, planRuns, rotation, simFault, SIM_FAULT_KINDS } from '../../chaos/schedule';
-import type { EpochProgress } from '../../workflows/epoch';
+import { currentEpochChild, type EpochProgress } from '../../workflows/progress';
 import type { RunProgress } from '../../workflows/progress';
 
 const NODES = ['node0', 'node1', 'node2', 'node3'];
@@ -40,6 +40,9 @@ describe('positions along a run', () => {
     expect(currentEpochChild(run({ nodes }))).toBe('r/fragvisor/E1-n4');
     expect(currentEpochChild(run({ phase: 'prepare hosts', nodes }))).toBeUndefined();
     expect(currentEpochChild(run({ nodes: { node0: { step: 'host kernel', state: 'running', child: 'r/fragvisor/host-kernel/node0' } } }))).toBeUndefined();
+    // A round of added repetitions is an epoch too; a finished one is not current.
+    expect(currentEpochChild(run({ nodes: { node0: { step: 'E3 n=4', state: 'running', child: 'r/fragvisor/E3-n4/extra-2' } } }))).toBe('r/fragvisor/E3-n4/extra-2');
+    expect(currentEpochChild(run({ nodes: { node0: { step: 'E3 n=4', state: 'done', child: 'r/fragvisor/E3-n4' } } }))).toBeUndefined();
   });
 });
 

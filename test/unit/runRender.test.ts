@@ -74,6 +74,18 @@ describe('progressRows + formatRows: a phase line and a line per node', () => {
   ])('$name', ({ progress, lines }) => {
     expect(formatRows(progressRows(progress))).toEqual(lines);
   });
+
+  it.each([
+    [{ phase: 'benchmarks' as const, done: 7, total: 42, current: 'net-1024-local rep 2' }, 'epoch fragvisor/E3-n4  benchmarks: 7/42 measurements (net-1024-local rep 2)'],
+    [{ phase: 'vm' as const, done: 0, total: 42 }, 'epoch fragvisor/E3-n4  vm: 0/42 measurements'],
+  ])('while measuring, a line for the epoch under the phase: %j', (epoch, line) => {
+    const p: RunProgress = { ...base, phase: 'experiments', nodes: { node0: { step: 'E3 n=4', state: 'running', child: 'ae-sim-1/fragvisor/E3-n4' } } };
+    expect(formatRows(progressRows(p, { epoch: 'fragvisor/E3-n4', nodes: {}, ...epoch }))).toEqual([
+      'phase: experiments  cluster sim (SIMULATED), fragvisor, stage 1/2 fragvisor/prepare-hosts (running)',
+      line,
+      '  node0  E3 n=4  running  (in ae-sim-1/fragvisor/E3-n4)',
+    ]);
+  });
 });
 
 describe('ttyFrame: redraw in place', () => {
