@@ -255,6 +255,9 @@ describe('runs kept waiting for the cluster', () => {
     const refused = await ae(['resume', next]);
     expect(refused.code).toBe(2);
     expect(refused.out).toContain(`ae resume: run ${next} is running and not paused: nothing to resume`);
+    // Out of the queue before the last test releases the cluster, which it would otherwise get first.
+    await client.workflow.getHandle(next).cancel();
+    await waitUntil(`${next} to leave the queue`, async () => !(await lease.query(leaseQuery)).waiting.includes(next), 30_000, 100);
   });
 
   it('ifBusy "refuse": the run fails at once with ClusterBusy naming the holder, and never queues', async () => {
@@ -283,10 +286,17 @@ describe('runs kept waiting for the cluster', () => {
     const released = await ae(['lease', 'release', '--cluster', 'minimal', '--task-queue', taskQueue, '--reason', 'node2 was fixed by hand']);
     expect(released.code).toBe(0);
     expect(released.out).toContain(`released minimal from ${holder.workflowId} (node2 was fixed by hand)`);
-    // Earlier tests' waiters may still be leaving the queue (cancelled) ahead of it: on a loaded machine that takes seconds.
-    await waitUntil('the next run to hold the cluster', async () => (await lease.query(leaseQuery)).holder === next.workflowId, 45_000, 100);
+    // The grant is read from the run's history, not from the lease's holder: the run soon fails on
+    // the fixture's missing key and gives the cluster back, and a poll could miss the short hold.
+    const events = async () => (await next.fetchHistory()).events ?? [];
+    const granted = (e: Awaited<ReturnType<typeof events>>) => e.findIndex((x) => x.workflowExecutionSignaledEventAttributes?.signalName === 'leaseGranted');
+    await waitUntil('the next run to get the cluster', async () => granted(await events()) >= 0, 45_000, 200);
     expect((await lease.query(leaseQuery)).forced).toEqual({ holder: holder.workflowId, reason: 'node2 was fixed by hand' });
-    await waitUntil(`${next.workflowId} past the queue`, async () => (await next.query(runProgressQuery).catch(() => undefined))?.phase !== 'waiting for the cluster', 30_000, 200);
+    // Past the queue: it starts its first activity on the cluster.
+    await waitUntil(`${next.workflowId} past the queue`, async () => {
+      const e = await events();
+      return e.slice(granted(e)).some((x) => Boolean(x.activityTaskScheduledEventAttributes));
+    }, 30_000, 200);
   }, 120_000);
 });
 
