@@ -83,3 +83,18 @@ export async function historyTree(client: Client, workflowId: string, runId?: st
   const nested = await Promise.all(children.map((c) => historyTree(client, c?.workflowId ?? '', c?.runId ?? undefined)));
   return [own, ...nested.flat()];
 }
+
+/** The activity types that took longest, summed over their attempts' spans: `awaitGuest 8.0 s (6), ...`. */
+export function topActivityTypes(spans: readonly ActivitySpan[], count = 5): string {
+  const byType = new Map<string, { ms: number; n: number }>();
+  for (const s of spans) {
+    if (s.started === undefined || s.closed === undefined) continue;
+    const t = byType.get(s.type) ?? { ms: 0, n: 0 };
+    byType.set(s.type, { ms: t.ms + s.closed - s.started, n: t.n + 1 });
+  }
+  return [...byType]
+    .sort((a, b) => b[1].ms - a[1].ms)
+    .slice(0, count)
+    .map(([type, t]) => `${type} ${(t.ms / 1000).toFixed(1)} s (${t.n})`)
+    .join(', ');
+}

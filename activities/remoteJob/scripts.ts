@@ -92,10 +92,11 @@ missing() {
  * unless told to restart it); otherwise start it detached: `setsid` puts it in its own session, so
  * the SSH session that starts it can end (or drop) without taking it along. A job killed by a cancel
  * or timeout is never a result: the next start runs it afresh. The lock's fd is closed for the job.
- * Args: key, command line, has-stdin (0|1, the bytes come on our stdin), restart-lost (0|1).
+ * When it starts a job it also clears out old job folders (see JOB_FOLDER_RETENTION_DAYS).
+ * Args: key, command line, has-stdin (0|1, the bytes come on our stdin), restart-lost (0|1), retention (minutes).
  */
 const START = `${PRELUDE}
-cmdline=$2 has_stdin=$3 restart_lost=$4
+cmdline=$2 has_stdin=$3 restart_lost=$4 keep_minutes=$5
 mkdir -p "$d" && cd "$d" || exit 3
 exec 9>>lock
 flock -w 60 9 || { echo "cannot lock $d/lock within 60 s" >&2; exit 4; }
@@ -118,6 +119,12 @@ if [ "$s" = none ] || [ "$s" = killed ] || { [ "$s" = lost ] && [ "$restart_lost
   job_state
 fi
 header "$action"
+if [ "$action" = started ]; then
+  find "$HOME/.fragvisor-ae/jobs" -mindepth 1 -maxdepth 1 -type d -mmin +"$keep_minutes" -print0 2>/dev/null |
+    while IFS= read -r -d '' old; do
+      ( cd "$old" && exec 8>>lock && flock -n 8 && job_state && [ "$s" != running ] && rm -rf -- "$old" ) > /dev/null 2>&1
+    done
+fi
 `;
 
 /** Poll: the header, then the log's bytes from an offset (at most a cap), under a shared lock. Args: key, offset, cap. */
@@ -167,8 +174,17 @@ header "$action"
 
 const SCRIPT_NAME = 'ae-remote-job';
 
+/**
+ * A job folder on a node (its log can be a 100 MiB kernel build's) is kept this long after it last
+ * changed, then the next job started on that node removes it, unless the job still runs or its lock
+ * is held: by then its log is in the run store, and no resume reattaches to it (a resumed run has
+ * new job keys). Without this, a cluster that CI re-checks on every commit fills its disks.
+ */
+export const JOB_FOLDER_RETENTION_DAYS = 7;
+
 export function startCommand(spec: RemoteJobSpec): string {
-  return toCommandLine(['bash', '-c', START, SCRIPT_NAME, spec.key, jobCommandLine(spec), spec.stdin === undefined ? '0' : '1', spec.restartLost ? '1' : '0']);
+  const keepMinutes = String(JOB_FOLDER_RETENTION_DAYS * 24 * 60);
+  return toCommandLine(['bash', '-c', START, SCRIPT_NAME, spec.key, jobCommandLine(spec), spec.stdin === undefined ? '0' : '1', spec.restartLost ? '1' : '0', keepMinutes]);
 }
 
 export function pollCommand(key: string, offset: number, cap: number): string {

@@ -7,7 +7,7 @@ import vm from 'node:vm';
 import { ApplicationFailure } from '@temporalio/common';
 import { findNode, sshTarget } from '../../activities/cluster';
 import { asActivityFailure } from '../../activities/failures';
-import { RemoteJobLostError, RemoteJobTimeoutError, runRemoteJob, SudoPasswordRequiredError, type RemoteJobOptions, type RemoteJobSpec } from '../../activities/remoteJob';
+import { killRemoteJob, RemoteJobLostError, RemoteJobTimeoutError, runRemoteJob, startRemoteJob, SudoPasswordRequiredError, type RemoteJobOptions, type RemoteJobSpec } from '../../activities/remoteJob';
 import { stepLog } from '../../activities/runStore';
 import { SshConnectionLostError, SshError } from '../../activities/ssh/errors';
 import { SshPool } from '../../activities/ssh/pool';
@@ -248,6 +248,27 @@ describe('remote jobs on a simulated node', () => {
     }
     const ok = await run('node0', { key: newKey('sudo-ok'), argv: ['printenv', 'AE_SIM_SUDO'], sudo: true });
     expect(ok).toMatchObject({ exitCode: 0, tail: ['1'] });
+  });
+
+  it('starting a job removes job folders unchanged for over 7 days, but not one whose job still runs, nor a newer one', async () => {
+    const [oldDone, oldKilled, recentDone, oldRunning] = ['old-done', 'old-killed', 'recent-done', 'old-running'].map(newKey);
+    const folder = (key: string) => homeFile('node0', `.fragvisor-ae/jobs/${key}`);
+    await run('node0', { key: oldDone, argv: ['true'] });
+    await run('node0', { key: recentDone, argv: ['true'] });
+    await startRemoteJob(pool, target('node0'), loaded.profile.ssh, { key: oldKilled, argv: ['sleep', '30'] });
+    await killRemoteJob(pool, target('node0'), loaded.profile.ssh, { key: oldKilled, sudo: false });
+    await startRemoteJob(pool, target('node0'), loaded.profile.ssh, { key: oldRunning, argv: ['sleep', '30'] });
+    try {
+      const jobs = '$HOME/.fragvisor-ae/jobs';
+      await sh('node0', `touch -d '8 days ago' ${jobs}/${oldDone} ${jobs}/${oldKilled} ${jobs}/${oldRunning} && touch -d '6 days ago' ${jobs}/${recentDone}`);
+      // Attaching to a job is no start: nothing is removed yet.
+      await run('node0', { key: recentDone, argv: ['true'] });
+      expect(existsSync(folder(oldDone))).toBe(true);
+      await run('node0', { key: newKey('next'), argv: ['true'] });
+      expect([oldDone, oldKilled, recentDone, oldRunning].map((k) => existsSync(folder(k)))).toEqual([false, false, true, true]);
+    } finally {
+      await killRemoteJob(pool, target('node0'), loaded.profile.ssh, { key: oldRunning, sudo: false });
+    }
   });
 
   it('a 20 MB log is copied exactly, without the worker holding it in memory', async () => {

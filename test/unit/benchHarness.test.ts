@@ -1,5 +1,5 @@
 import { temporal } from '@temporalio/proto';
-import { activitySpans } from '../../bench/history';
+import { activitySpans, topActivityTypes } from '../../bench/history';
 import { fmt, markdown, verdict, type Machine, type Row } from '../../bench/report';
 import { meets, quantile, spread, unionLength } from '../../bench/stats';
 
@@ -63,6 +63,18 @@ describe('unionLength: time at least one activity ran', () => {
     [[[20, 25], [0, 10]], 15], // any order
   ] as [[number, number][], number][])('%j -> %d', (spans, want) => {
     expect(unionLength(spans)).toBe(want);
+  });
+});
+
+describe('topActivityTypes: where the time of a run goes', () => {
+  const span = (type: string, started?: number, closed?: number) => ({ type, scheduled: 0, ...(started !== undefined ? { started } : {}), ...(closed !== undefined ? { closed } : {}) });
+  it.each([
+    ['longest first, summed per type, with counts', [span('a', 0, 1000), span('b', 0, 3000), span('a', 0, 2500)], 5, 'a 3.5 s (2), b 3.0 s (1)'],
+    ['only the top ones', [span('a', 0, 100), span('b', 0, 200), span('c', 0, 300)], 2, 'c 0.3 s (1), b 0.2 s (1)'],
+    ['spans not started or not closed do not count', [span('a', 0), span('b'), span('c', 10, 60)], 5, 'c 0.1 s (1)'],
+    ['nothing ran', [], 5, ''],
+  ])('%s', (_what, spans, count, want) => {
+    expect(topActivityTypes(spans, count)).toBe(want);
   });
 });
 

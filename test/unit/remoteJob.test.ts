@@ -124,10 +124,10 @@ describe('the remote scripts carry values only as quoted arguments', () => {
   it('start: the script text is constant; key, command line and flags are separate words', () => {
     const spec: RemoteJobSpec = { key: 'job-1', argv: ['echo', ...NASTY], cwd: '/home/ae', stdin: '$(reboot)' };
     const w = words(startCommand(spec));
-    expect(w).toEqual(['bash', '-c', expect.any(String), 'ae-remote-job', 'job-1', jobCommandLine(spec), '1', '0']);
+    expect(w).toEqual(['bash', '-c', expect.any(String), 'ae-remote-job', 'job-1', jobCommandLine(spec), '1', '0', '10080']);
     // The same text whatever the spec: no value is ever spliced into it.
     expect(words(startCommand({ key: 'other', argv: ['true'] }))[2]).toBe(w[2]);
-    expect(words(startCommand({ key: 'k', argv: ['x'], restartLost: true })).slice(3)).toEqual(['ae-remote-job', 'k', 'exec x', '0', '1']);
+    expect(words(startCommand({ key: 'k', argv: ['x'], restartLost: true })).slice(3)).toEqual(['ae-remote-job', 'k', 'exec x', '0', '1', '10080']);
     expect(fs.existsSync('/tmp/pwned')).toBe(false);
   });
 
