@@ -1,8 +1,8 @@
-import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client, type WorkflowExecutionDescription } from '@temporalio/client';
+import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client, type WorkflowClient, type WorkflowExecutionDescription } from '@temporalio/client';
 import { defaultPayloadConverter, type UpdateDefinition } from '@temporalio/common';
 import type { ControlState } from '../workflows/control';
 import { runId as runIdSchema } from '../workflows/inputs';
-import { runProgressQuery, type RunProgress } from '../workflows/progress';
+import { currentEpochChild, epochProgressQuery, runProgressQuery, type EpochProgress, type RunProgress } from '../workflows/progress';
 import { requireWorker, type Connected } from './client';
 import { EXIT, ExitError } from './exitError';
 import { UsageError } from './usageError';
@@ -40,6 +40,17 @@ export const isOpen = (d: Pick<WorkflowExecutionDescription, 'status'>): boolean
 export async function queryProgress(client: Client, id: string, ms = 5000): Promise<RunProgress | undefined> {
   try {
     return await client.withDeadline(Date.now() + ms, () => client.workflow.getHandle(id).query(runProgressQuery));
+  } catch {
+    return undefined;
+  }
+}
+
+/** While a run measures: its current epoch child's progress; undefined when it has none or the child does not answer (it may have closed since). */
+export async function queryEpochProgress(client: WorkflowClient, p: RunProgress, ms = 5000): Promise<EpochProgress | undefined> {
+  const child = currentEpochChild(p);
+  if (!child) return undefined;
+  try {
+    return await client.withDeadline(Date.now() + ms, () => client.getHandle(child).query(epochProgressQuery));
   } catch {
     return undefined;
   }

@@ -2,10 +2,11 @@ import { parseArgs } from 'node:util';
 import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client, type WorkflowHandle, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import { TASK_QUEUE } from '../../config/constants';
 import { runId as runIdSchema } from '../../workflows/inputs';
-import { currentEpochChild, epochProgressQuery, epochSummary, runProgressQuery, type EpochProgress, type RunProgress } from '../../workflows/progress';
+import { epochSummary, runProgressQuery, type EpochProgress, type RunProgress } from '../../workflows/progress';
 import { connectClient, requireWorker, uiLink } from '../client';
 import { workflowIdFor } from '../format';
 import { RUN_INPUT_OPTIONS, RUN_INPUT_USAGE, runInputFromArgs } from '../runInput';
+import { queryEpochProgress } from '../runs';
 import { UsageError } from '../usageError';
 import { verdictSummary } from '../verdicts';
 import type { ReproduceClaimsResult } from '../../workflows/reproduceClaims';
@@ -129,10 +130,7 @@ export async function follow(handle: WorkflowHandle, draw: (p: RunProgress, epoc
   const poll = async () => {
     try {
       const p = await handle.query(runProgressQuery);
-      const child = currentEpochChild(p);
-      // The child may have closed since: then the run's own view is all there is.
-      const epoch = child ? await handle.client.getHandle(child).query(epochProgressQuery).catch(() => undefined) : undefined;
-      draw(p, epoch);
+      draw(p, await queryEpochProgress(handle.client, p));
     } catch {
       // Not answerable yet (no worker picked up its first task) or a passing hiccup: ask again.
     }

@@ -1,17 +1,18 @@
 import { parseArgs } from 'node:util';
 import { WorkflowFailedError, type WorkflowExecutionDescription, type WorkflowExecutionInfo } from '@temporalio/client';
-import type { RunProgress } from '../../workflows/progress';
+import type { EpochProgress, RunProgress } from '../../workflows/progress';
 import type { ReproduceClaimsResult } from '../../workflows/reproduceClaims';
 import { CLUSTER, PHASE, VERDICT } from '../../workflows/searchAttributes';
 import { uiLink, withTemporal, type Connected } from '../client';
 import { formatDuration, printJson, table } from '../format';
-import { describeRun, isOpen, queryProgress, runIdArg } from '../runs';
+import { describeRun, isOpen, queryEpochProgress, queryProgress, runIdArg } from '../runs';
 import { UsageError } from '../usageError';
 import { failureMessage, formatRows, progressRows } from './run';
 
 export const usage = `ae status [runId] [--limit N] [--json]
-  With a run id: its status, phase, cluster, hypervisor, whether it is paused, a line per node, the
-  stages, the verdicts (or the failure) once it has closed, and its Web UI link.
+  With a run id: its status, phase, cluster, hypervisor, whether it is paused, while it measures its
+  epoch's progress, a line per node, the stages, the verdicts (or the failure) once it has closed,
+  and its Web UI link.
   Without: the most recent reproduceClaims runs (open ones first), with status, phase, cluster and verdict.
   --limit N    how many runs to list (default 20)
   --json       machine-readable output
@@ -75,6 +76,8 @@ export interface RunStatus {
   paused?: boolean;
   /** The `progress` query; absent when no worker answered. */
   progress?: RunProgress;
+  /** While it measures: its epoch child's progress. */
+  epoch?: EpochProgress;
   result?: ReproduceClaimsResult;
   failure?: string;
   ui: string;
@@ -85,7 +88,7 @@ export function renderStatus(s: RunStatus, now: Date): string {
   const p = s.progress;
   const lines = [`run ${s.workflowId}: ${s.status}, started ${utc(new Date(s.startTime))}, ${s.closeTime ? 'took' : 'running for'} ${took({ startTime: new Date(s.startTime), ...(s.closeTime ? { closeTime: new Date(s.closeTime) } : {}) }, now)}`];
   if (p) {
-    lines.push(...formatRows(progressRows(p)));
+    lines.push(...formatRows(progressRows(p, s.epoch)));
     if (s.paused !== undefined) lines.push(`paused: ${s.paused ? 'yes (ae resume to go on)' : 'no'}`);
     if (p.stages.length > 0) {
       lines.push('stages:');
@@ -119,6 +122,7 @@ async function outcome(t: Connected, d: WorkflowExecutionDescription): Promise<{
 async function oneRun(t: Connected, id: string): Promise<RunStatus> {
   const d = await describeRun(t, id);
   const [progress, ended] = await Promise.all([queryProgress(t.client, id), outcome(t, d)]);
+  const epoch = progress && isOpen(d) ? await queryEpochProgress(t.client.workflow, progress) : undefined;
   return {
     workflowId: d.workflowId,
     runId: d.runId,
@@ -128,6 +132,7 @@ async function oneRun(t: Connected, id: string): Promise<RunStatus> {
     ...(d.closeTime ? { closeTime: d.closeTime.toISOString() } : {}),
     ...attributes(d),
     ...(progress ? { progress, paused: progress.paused ?? false } : {}),
+    ...(epoch ? { epoch } : {}),
     ...ended,
     ui: uiLink(t.namespace, d.workflowId),
   };

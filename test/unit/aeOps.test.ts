@@ -207,6 +207,17 @@ describe('ae status views', () => {
       'http://ui/r1',
     ]);
   });
+  it('an open run that measures: the line of its epoch under the phase', () => {
+    const text = renderStatus(
+      {
+        ...base,
+        progress: { runId: 'r1', phase: 'experiments', stages: [], nodes: { node0: { step: 'E1 n=2', state: 'running', child: 'r1/fragvisor/E1-n2' } } },
+        epoch: { epoch: 'fragvisor/E1-n2', phase: 'benchmarks', done: 3, total: 12, current: 'php-250ms rep 2', nodes: {} },
+      },
+      now,
+    );
+    expect(text.split('\n').slice(1, 4)).toEqual(['phase: experiments', 'epoch fragvisor/E1-n2  benchmarks: 3/12 measurements (php-250ms rep 2)', '  node0  E1 n=2  running  (in r1/fragvisor/E1-n2)']);
+  });
   it('a closed run without a worker: the search attributes, the verdicts, the failure', () => {
     const text = renderStatus(
       {
