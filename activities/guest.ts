@@ -25,6 +25,7 @@ import {
   type PsProcess,
 } from '../workflows/commands/guest';
 import { toCommandLine } from '../workflows/commands/quote';
+import { parseSequenceOutput, sequenceCommand, type SequenceStep } from '../workflows/commands/sequence';
 import { EXPERIMENTS, type Experiment, type Hypervisor } from '../workflows/inputs';
 import { GUEST_NODE, guestSshRoute, loadPinnedProfile, sshTarget } from './cluster';
 import { classified } from './failures';
@@ -268,24 +269,26 @@ export function guestActivities({ ssh }: { ssh: SshPool }) {
             throw failed(`nothing to pin as planned: ${err.message}`, err.rows, { pins: [], rows: err.rows });
           }
 
-          // Every mask set first, then every one read back: a later set cannot hide an earlier one that did not hold.
-          const said: { ok: boolean; text: string }[] = [];
-          for (const pin of plan) {
-            const r = await exec(guest, settings, toCommandLine(tasksetSetArgv(pin.mask, pin.pid)), log.file, sig);
-            said.push(
-              r.exitCode === 0
-                ? { ok: true, text: `set (${tail(r.stdout, 1)[0] ?? 'no output'})` }
-                : { ok: false, text: `\`${toCommandLine(tasksetSetArgv(pin.mask, pin.pid))}\` failed: ${tail(r.stderr, 2).join(' ') || `exit ${r.exitCode ?? r.signal}`}` },
-            );
-          }
-          const results: PinningFailedDetails['pins'] = [];
-          for (const [i, pin] of plan.entries()) {
-            const r = await exec(guest, settings, toCommandLine(tasksetGetArgv(pin.pid)), log.file, sig);
+          // Every mask set first, then every one read back: a later set cannot hide an earlier one that
+          // did not hold. Each pass is one round trip to the guest, however many processes it pins.
+          const pass = async (argvs: string[][]) => {
+            const r = await exec(guest, settings, sequenceCommand(argvs), undefined, sig);
+            const steps = parseSequenceOutput(r.stdout, argvs.length);
+            // The log reads as if each command ran on its own, as the artifact's operator types them.
+            appendFileSync(log.file, `${steps.map((step, i) => `$ ${toCommandLine(argvs[i])}\n${step.output ? `${step.output}\n` : ''}`).join('')}${r.stderr}`, { mode: 0o600 });
+            return steps;
+          };
+          const why = (step: SequenceStep) => tail(step.output, 2).join(' ') || `exit ${step.exitCode ?? 'unknown (cut off)'}`;
+          const sets = plan.map((pin) => tasksetSetArgv(pin.mask, pin.pid));
+          const said = (await pass(sets)).map((r, i) => (r.exitCode === 0 ? { ok: true, text: `set (${tail(r.output, 1)[0] ?? 'no output'})` } : { ok: false, text: `\`${toCommandLine(sets[i])}\` failed: ${why(r)}` }));
+          const reads = await pass(plan.map((pin) => tasksetGetArgv(pin.pid)));
+          const results: PinningFailedDetails['pins'] = plan.map((pin, i) => {
             // maskHex's form is normalizeMask's, so the two compare as strings.
             const mask = maskHex(pin.mask);
-            const readBack = r.exitCode === 0 ? readMask(r.stdout, pin.pid) : `unreadable: ${tail(r.stderr, 2).join(' ') || `exit ${r.exitCode ?? r.signal}`}`;
-            results.push({ pid: pin.pid, what: pin.what, mask, set: said[i].text, readBack, ok: said[i].ok && readBack === mask });
-          }
+            const r = reads[i];
+            const readBack = r.exitCode === 0 ? readMask(r.output, pin.pid) : `unreadable: ${why(r)}`;
+            return { pid: pin.pid, what: pin.what, mask, set: said[i].text, readBack, ok: said[i].ok && readBack === mask };
+          });
 
           const bad = results.filter((p) => !p.ok);
           if (bad.length) {

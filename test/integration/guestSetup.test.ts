@@ -173,7 +173,8 @@ describe('E1 (LEMP), 4 nodes', () => {
     const php = await pidsOf(/^www-data .* php-fpm: pool www$/);
     const victim = php[2];
     pool.before = async (line) => {
-      if (line.startsWith(`taskset -p 0x4 ${victim}`)) {
+      // The pass that sets every mask (one command for all of them) is about to run.
+      if (line.includes(`taskset -p 0x4 ${victim} `)) {
         pool.before = undefined;
         await guest(`kill -9 ${victim}`);
       }
@@ -247,7 +248,8 @@ describe('E3 (NPB guest), 4 nodes', () => {
   it('a pinning that does not hold (re-pinned between set and read-back) is PinningFailed: asked 0x2, read back 0x1', async () => {
     const [worker] = await pidsOf(/^nobody .* nginx: worker process$/);
     pool.after = async (line) => {
-      if (line.startsWith(`taskset -p 0x2 ${worker}`)) {
+      // The pass that set every mask has run; the one that reads them back has not.
+      if (line.includes(`taskset -p 0x2 ${worker} `)) {
         pool.after = undefined;
         await guest(`taskset -p 0x1 ${worker} >/dev/null`);
       }
