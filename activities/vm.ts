@@ -55,12 +55,12 @@ export interface LaunchVmResult {
 
 export interface AwaitGuestInput extends VmRef {
   jobs: VmJobRef[];
-  /** Counted from the launcher's start on the node (a retry does not restart the clock); default: the profile's timeouts.vmBoot. */
+  /** Counted from the last launcher's start (a retry does not restart the clock; see bootElapsedMs); default: the profile's timeouts.vmBoot. */
   timeoutSeconds?: number;
 }
 
 export interface AwaitGuestResult {
-  /** From the launcher's start to the guest answering SSH, on the origin's clock. */
+  /** From the last launcher's start to the guest answering SSH (bootElapsedMs). */
   bootMs: number;
   /** The guest console (the origin launcher's output), relative to the run folder. */
   console: string;
@@ -104,6 +104,17 @@ const GUEST_TRY_MS = 30_000;
 /** The launcher creates its tap within seconds; this long without one while it runs is a broken network setup. */
 const BRIDGE_WAIT_MS = 60_000;
 const CONSOLE_LINES = 30;
+
+/**
+ * How long the VM has had to boot: since its last launcher started, each launcher's span on its own
+ * node's clock. A GiantVM guest boots only once every node's instance has joined, and an instance
+ * started late (a worker killed half-way through launchVm, the retry starting the rest) must not
+ * count against the boot timeout: that turned a guest still booting into GuestBootTimeout and a
+ * needless boot cycle.
+ */
+export function bootElapsedMs(reads: readonly Pick<RemoteJobRead, 'startMs' | 'nowMs'>[]): number {
+  return Math.min(...reads.map((r) => r.nowMs - (r.startMs ?? r.nowMs)));
+}
 
 /** How a launcher that is not running ended, in words. */
 function howEnded(r: RemoteJobRead): string {
@@ -271,13 +282,14 @@ export function vmActivities({ ssh }: { ssh: SshPool }) {
             if (dead >= 0) throw vmDied(input.jobs[dead], targets.get(input.jobs[dead].node)!, reads[dead], input.runId);
             const answer = await tryGuest(ssh, guest, signal);
             // After the answer: the console up to the login prompt lands in the run store too.
-            const [consoleRead] = answer === true ? await readAll(signal) : reads;
-            const startMs = consoleRead.startMs ?? consoleRead.nowMs;
-            if (answer === true) return { bootMs: consoleRead.nowMs - startMs, console: consoleRead.log };
-            if (consoleRead.nowMs - startMs > timeoutSeconds * 1000) {
+            const now = answer === true ? await readAll(signal) : reads;
+            const [consoleRead] = now;
+            const elapsedMs = bootElapsedMs(now);
+            if (answer === true) return { bootMs: elapsedMs, console: consoleRead.log };
+            if (elapsedMs > timeoutSeconds * 1000) {
               const details: GuestBootTimeoutDetails = { timeoutSeconds, lastError: answer, lines: consoleRead.tail.slice(-CONSOLE_LINES), console: consoleRead.log };
               throw ApplicationFailure.nonRetryable(
-                `the guest (${guest.target.host}:${guest.target.port ?? 22}) did not answer SSH within ${timeoutSeconds} s of the VM launcher's start on ${consoleJob.node} (last attempt: ${answer}); console in the run store: ${input.runId}/${consoleRead.log}. Last lines:\n  ${details.lines.join('\n  ') || '(empty)'}`,
+                `the guest (${guest.target.host}:${guest.target.port ?? 22}) did not answer SSH within ${timeoutSeconds} s of ${input.jobs.length > 1 ? "the last VM launcher's start" : `the VM launcher's start on ${consoleJob.node}`} (last attempt: ${answer}); console in the run store: ${input.runId}/${consoleRead.log}. Last lines:\n  ${details.lines.join('\n  ') || '(empty)'}`,
                 'GuestBootTimeout',
                 details,
               );
