@@ -266,6 +266,9 @@ describe('remote jobs on a simulated node', () => {
       expect(existsSync(folder(oldDone))).toBe(true);
       await run('node0', { key: newKey('next'), argv: ['true'] });
       expect([oldDone, oldKilled, recentDone, oldRunning].map((k) => existsSync(folder(k)))).toEqual([false, false, true, true]);
+      // Now the only old folder is the running job's: keeping it is no failure of the next start.
+      await run('node0', { key: newKey('next-again'), argv: ['true'] });
+      expect(existsSync(folder(oldRunning))).toBe(true);
     } finally {
       await killRemoteJob(pool, target('node0'), loaded.profile.ssh, { key: oldRunning, sudo: false });
     }
