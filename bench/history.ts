@@ -63,25 +63,33 @@ export function activitySpans(events: readonly Event[]): ActivitySpan[] {
   return [...byId.values()];
 }
 
+type History = Awaited<ReturnType<ReturnType<Client['workflow']['getHandle']>['fetchHistory']>>;
+
+/** The history of the run and of every child it started, recursively (depth first, in start order). */
+export async function fetchHistoryTree(client: Client, workflowId: string, runId?: string): Promise<{ workflowId: string; history: History }[]> {
+  const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
+  const children = (history.events ?? []).filter((e) => e.eventType === E.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED).map((e) => e.childWorkflowExecutionStartedEventAttributes?.workflowExecution);
+  const nested = await Promise.all(children.map((c) => fetchHistoryTree(client, c?.workflowId ?? '', c?.runId ?? undefined)));
+  return [{ workflowId, history }, ...nested.flat()];
+}
+
 /** The run and every child it started, recursively: events, bytes and activity spans of each. */
 export async function historyTree(client: Client, workflowId: string, runId?: string): Promise<HistoryStat[]> {
-  const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
-  const events = history.events ?? [];
-  const first = events[0];
-  const last = events[events.length - 1];
-  const closed = last && last.eventType !== undefined && last.eventType !== null && [E.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, E.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED, E.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED, E.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED, E.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT].includes(last.eventType);
-  const own: HistoryStat = {
-    workflowId,
-    type: first?.workflowExecutionStartedEventAttributes?.workflowType?.name ?? '?',
-    events: events.length,
-    bytes: temporal.api.history.v1.History.encode(history).finish().length,
-    start: first ? ms(first) : NaN,
-    ...(closed ? { close: ms(last) } : {}),
-    activities: activitySpans(events),
-  };
-  const children = events.filter((e) => e.eventType === E.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED).map((e) => e.childWorkflowExecutionStartedEventAttributes?.workflowExecution);
-  const nested = await Promise.all(children.map((c) => historyTree(client, c?.workflowId ?? '', c?.runId ?? undefined)));
-  return [own, ...nested.flat()];
+  return (await fetchHistoryTree(client, workflowId, runId)).map(({ workflowId: id, history }) => {
+    const events = history.events ?? [];
+    const first = events[0];
+    const last = events[events.length - 1];
+    const closed = last && last.eventType !== undefined && last.eventType !== null && [E.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, E.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED, E.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED, E.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED, E.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT].includes(last.eventType);
+    return {
+      workflowId: id,
+      type: first?.workflowExecutionStartedEventAttributes?.workflowType?.name ?? '?',
+      events: events.length,
+      bytes: temporal.api.history.v1.History.encode(history).finish().length,
+      start: first ? ms(first) : NaN,
+      ...(closed ? { close: ms(last) } : {}),
+      activities: activitySpans(events),
+    };
+  });
 }
 
 /** The activity types that took longest, summed over their attempts' spans: `awaitGuest 8.0 s (6), ...`. */

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { SMALL_BENCH } from '../bench/fullRun';
+import { fetchHistoryTree } from '../bench/history';
 import { inProcessWorker, startBenchSim, startTemporal } from '../bench/stack';
 import { REPLAY_FIXTURES_DIR, REPLAY_TASK_QUEUE, type ReplayFixture } from '../test/helpers/replay';
 
@@ -25,19 +26,13 @@ async function main(): Promise<void> {
     await run.result();
     mkdirSync(REPLAY_FIXTURES_DIR, { recursive: true });
     for (const old of readdirSync(REPLAY_FIXTURES_DIR)) rmSync(path.join(REPLAY_FIXTURES_DIR, old));
-    let n = 0;
-    const save = async (id: string, runId?: string): Promise<void> => {
-      const history = await temporal.client.workflow.getHandle(id, runId).fetchHistory();
+    const tree = await fetchHistoryTree(temporal.client, workflowId);
+    tree.forEach(({ workflowId: id, history }, n) => {
       const fixture: ReplayFixture = { workflowId: id, history: JSON.parse(historyToJSON(history)) as unknown };
-      const file = `${String(n++).padStart(3, '0')}-${id.replace(/[^A-Za-z0-9_.-]+/g, '_')}.json.gz`;
+      const file = `${String(n).padStart(3, '0')}-${id.replace(/[^A-Za-z0-9_.-]+/g, '_')}.json.gz`;
       writeFileSync(path.join(REPLAY_FIXTURES_DIR, file), gzipSync(JSON.stringify(fixture)));
-      for (const e of history.events ?? []) {
-        const child = e.childWorkflowExecutionStartedEventAttributes?.workflowExecution;
-        if (child?.workflowId) await save(child.workflowId, child.runId ?? undefined);
-      }
-    };
-    await save(workflowId);
-    console.log(`recorded ${n} histories in ${path.relative(process.cwd(), REPLAY_FIXTURES_DIR)}`);
+    });
+    console.log(`recorded ${tree.length} histories in ${path.relative(process.cwd(), REPLAY_FIXTURES_DIR)}`);
   } finally {
     await stopWorker();
     await sim.stop();
