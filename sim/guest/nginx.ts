@@ -2,7 +2,7 @@ import { promises as fs, type Stats } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { lempFrontMs, lempPhpMs, staticRequestMs } from '../model/model';
-import { measure, sleepMs, type SimModel } from '../model/runtime';
+import { measure, sleepMs, staticPageSleepMs, type SimModel } from '../model/runtime';
 import type { Hypervisor } from '../model/schema';
 import { closeServer, listenLoopback, type RunningServer } from './listen';
 import { maskToVcpu, type GuestPinning } from './pinning';
@@ -35,6 +35,8 @@ export interface NginxOptions {
  * worker's vCPU for the model's front time and, for PHP, then the earliest free php-fpm worker's
  * vCPU for the model's compute time; the response is held until that booking ends. So at most one
  * request per worker is in service, the rest queue, and ab's requests per second follow the model.
+ * A static page's booking never runs faster than STATIC_PAGE_MIN_SCALE (runtime.ts): shorter ones
+ * would drown in the sim's own HTTP path.
  */
 export async function startNginx(opts: NginxOptions): Promise<RunningServer> {
   const timelines = opts.timelines ?? new Timelines();
@@ -66,7 +68,8 @@ export async function startNginx(opts: NginxOptions): Promise<RunningServer> {
     const frontMs = php
       ? lempFrontMs(model.spec, { hypervisor, nodes, nginxVcpu, responseBytes: PHP_PAGE_BYTES })
       : staticRequestMs(model.spec, { hypervisor, nodes, workerVcpu: nginxVcpu, bytes });
-    let end = timelines.reserve(front.key, front.start, sleepMs(model, measure(model, frontMs, `${key}:front`)));
+    const frontModelMs = measure(model, frontMs, `${key}:front`);
+    let end = timelines.reserve(front.key, front.start, php ? sleepMs(model, frontModelMs) : staticPageSleepMs(model, frontModelMs));
 
     if (req.method !== 'GET' && !head) return finish(end, () => sendError(res, 405));
     if (found.kind !== 'file') return finish(end, () => sendError(res, found.kind === 'dir' ? 403 : 404, head));

@@ -14,7 +14,7 @@ import {
 } from '../../sim/model/model';
 import { PHP_PAGE_BYTES } from '../../sim/guest/php';
 import { uniform, withNoise } from '../../sim/model/prng';
-import { createModel, measure, sleepMs } from '../../sim/model/runtime';
+import { createModel, measure, sleepMs, staticPageSleepMs } from '../../sim/model/runtime';
 import { OPENLAMBDA_PHASES, type Hypervisor, type ModelSpec } from '../../sim/model/schema';
 
 // Schema tests edit parsed YAML at arbitrary depths; typing each path would only restate the schema.
@@ -206,6 +206,16 @@ describe('time scale', () => {
     { timeScale: 1, expected: 500 },
   ])('timeScale $timeScale sleeps $expected ms for 500 ms of model time', ({ timeScale, expected }) => {
     expect(sleepMs(createModel(spec, { timeScale }), 500)).toBeCloseTo(expected);
+  });
+
+  it.each([
+    { timeScale: 0, expected: 0 },
+    { timeScale: 0.02, expected: 1.5 },
+    { timeScale: 1, expected: 1.5 },
+    { timeScale: 3, expected: 1.5 },
+    { timeScale: 10, expected: 5 },
+  ])('a static page of 0.5 model ms is held $expected ms at timeScale $timeScale (never faster than 3x)', ({ timeScale, expected }) => {
+    expect(staticPageSleepMs(createModel(spec, { timeScale }), 0.5)).toBeCloseTo(expected);
   });
 
   it.each([-1, Number.NaN, Number.POSITIVE_INFINITY])('rejects timeScale %p', (timeScale) => {
