@@ -219,6 +219,9 @@ export const sshSchema = mapping('SSH client settings: a mapping', {
   connectTimeoutSeconds: seconds('the SSH connect timeout', 600).default(20),
   keepaliveIntervalSeconds: seconds('the SSH keepalive interval', 600).default(10),
   keepaliveCountMax: wholeNumber('a keepalive count', 1, 100).default(3),
+  maxSessions: wholeNumber('a session count', 1, 1000)
+    .default(10)
+    .describe("The nodes' sshd MaxSessions (OpenSSH's default: 10): one is left for killing a timed-out command, and commands to a node beyond the rest wait for a free one. A lower server limit is found out and kept to."),
   /** Output kept in memory per stream; the rest goes to the log file when one is given. */
   maxOutputBytes: wholeNumber('a byte count', 1024, 64 * 1024 * 1024)
     .default(1024 * 1024)

@@ -34,6 +34,8 @@ export interface SshFrontOptions {
 
 /** Variables a client may set with `env` requests (what a stock Ubuntu sshd accepts). */
 const ACCEPTED_ENV = /^(?:LANG|LC_[A-Z]+|TZ|COLORTERM)$/;
+/** Sessions one connection may have open at once: OpenSSH's default MaxSessions. */
+const MAX_SESSIONS = 10;
 
 /** Resolves once everything written so far has gone to the SSH layer (window permitting). */
 function flushed(stream: Writable): Promise<void> {
@@ -102,9 +104,15 @@ export class SshFront {
     conn.on('error', () => {});
     conn.on('authentication', (ctx) => this.authenticate(ctx));
     conn.on('ready', () => {
-      conn.on('session', (accept) => {
+      let open = 0;
+      conn.on('session', (accept, reject) => {
+        // sshd's MaxSessions: one beyond it is refused ("open failed", connect failed), as OpenSSH does.
+        if (open >= MAX_SESSIONS) return reject();
         const session = accept();
-        if (session) this.onSession(session, socket);
+        if (!session) return;
+        open++;
+        session.once('close', () => open--);
+        this.onSession(session, socket);
       });
     });
   }

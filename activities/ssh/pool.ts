@@ -5,6 +5,7 @@ import { openHop, type Link } from './connect';
 import { loadCredentials } from './credentials';
 import { SshCommandAbortedError, SshCommandTimeoutError, SshConnectError, SshConnectionLostError } from './errors';
 import { runCommand, type ExecResult } from './exec';
+import { SessionSlots } from './sessions';
 import { parseKnownHosts, type KnownHostEntry } from './knownHosts';
 import { memoizeByText } from './memo';
 import { toCommandLine } from '../../workflows/commands/quote';
@@ -17,7 +18,8 @@ export type { ExecResult } from './exec';
 /**
  * One SSH connection per node, opened on first use and reused by every later command (the worker
  * makes one pool). Concurrent callers share one in-flight connect; a connection that closes or errors
- * is evicted, so the next command reconnects.
+ * is evicted, so the next command reconnects. Commands beyond the node's session limit wait for a
+ * free session (sessions.ts); the caller's timeout and signal cover that wait, as they cover connecting.
  */
 
 export interface ExecOptions {
@@ -34,10 +36,16 @@ export interface ExecOptions {
 
 /** A connection to a node: the session to the node itself plus the jump hosts it is tunnelled through. */
 class Connection {
+  readonly sessions: SessionSlots;
   constructor(
     readonly target: Link,
     readonly jumps: readonly Link[],
-  ) {}
+    maxSessions: number,
+  ) {
+    this.sessions = new SessionSlots(maxSessions);
+    // Every running command listens for the connection's close (exec.ts): as many as it has sessions.
+    target.client.setMaxListeners(this.sessions.capacity + 10);
+  }
   /** Ends every link; resolves when the target's socket has closed (or after a short grace period). */
   async end(): Promise<void> {
     for (const l of [this.target, ...[...this.jumps].reverse()]) l.end();
@@ -58,6 +66,15 @@ function readKnownHosts(file: string): readonly KnownHostEntry[] {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw err;
   }
+}
+
+/**
+ * A session channel the server would not open: OpenSSH answers one beyond MaxSessions with "open
+ * failed", reason 2 (connect failed); other servers say 1 (administratively prohibited).
+ */
+function isSessionRefused(err: unknown): boolean {
+  const reason = err instanceof SshConnectError && err.code === 'ECHANNEL' ? (err.cause as { reason?: unknown } | undefined)?.reason : undefined;
+  return reason === 1 || reason === 2;
 }
 
 /** Opens a forwarded channel through `via` to the hop, to carry the next SSH connection. */
@@ -123,6 +140,7 @@ export class SshPool {
         if (ctl.signal.aborted) throw ctl.signal.reason; // do not even start connecting
         const key = this.key(target, settings);
         const conn = await untilAborted(this.connection(key, target, settings), ctl.signal);
+        const release = await conn.sessions.acquire(ctl.signal);
         try {
           return await runCommand(conn.target, target.node, line, {
             signal: ctl.signal,
@@ -137,7 +155,15 @@ export class SshPool {
             this.evict(key, conn);
             continue;
           }
+          // Refused by the server's session limit while others of ours ran: wait for one of them instead.
+          const others = conn.sessions.busy - 1;
+          if (isSessionRefused(err) && others > 0) {
+            conn.sessions.serverRefusedAt(others);
+            continue;
+          }
           throw err;
+        } finally {
+          release();
         }
       }
     } finally {
@@ -203,6 +229,6 @@ export class SshPool {
       throw err;
     }
     const targetLink = links[links.length - 1];
-    return new Connection(targetLink, links.slice(0, -1));
+    return new Connection(targetLink, links.slice(0, -1), settings.maxSessions);
   }
 }

@@ -41,6 +41,7 @@ function settings(over: Partial<SshSettings> = {}): SshSettings {
     connectTimeoutSeconds: 5,
     keepaliveIntervalSeconds: 10,
     keepaliveCountMax: 3,
+    maxSessions: 10,
     maxOutputBytes: 1024 * 1024,
     ...over,
   };
@@ -151,14 +152,14 @@ describe('exec', () => {
     expect(fs.existsSync('/tmp/ae-pwned')).toBe(false);
   });
 
-  it('reuses one connection for many commands, concurrent ones included', async () => {
+  it("reuses one connection for many commands, concurrent ones included (more than sshd's 10 sessions)", async () => {
     const p = newPool();
     await p.exec(target(), settings(), 'true');
     await p.exec(target(), settings(), 'true');
     expect(p.connectionsOpened('n1')).toBe(1);
     const fresh = newPool();
-    const results = await Promise.all(Array.from({ length: 5 }, (_, i) => fresh.exec(target(), settings(), `echo ${i}`)));
-    expect(results.map((r) => r.stdout)).toEqual(['0\n', '1\n', '2\n', '3\n', '4\n']);
+    const results = await Promise.all(Array.from({ length: 15 }, (_, i) => fresh.exec(target(), settings(), `echo ${i}; sleep 0.2`)));
+    expect(results.map((r) => r.stdout)).toEqual(Array.from({ length: 15 }, (_, i) => `${i}\n`));
     expect(fresh.connectionsOpened('n1')).toBe(1);
   });
 });
@@ -316,6 +317,68 @@ describe('timeouts and aborts', () => {
     const already = new AbortController();
     already.abort(reason);
     await expect(newPool().exec(target(), settings(), 'true', { signal: already.signal })).rejects.toBe(reason);
+  });
+});
+
+describe('session limit (sshd MaxSessions 3)', () => {
+  let limited: OpensshServer;
+  const at = (): SshTarget => ({ node: 'n3', host: '127.0.0.1', port: limited.port, user: 'root' });
+  beforeAll(async () => {
+    limited = await startOpensshServer({ extraConfig: ['MaxSessions 3'] });
+    fs.appendFileSync(knownHosts, `${limited.knownHostsLine()}\n`);
+  });
+  afterAll(async () => {
+    await limited?.dispose();
+  });
+
+  /** Eight commands at once, each noting how many of them were running when it started. */
+  async function eightAtOnce(pool: SshPool, maxSessions: number): Promise<number[]> {
+    const running = fs.mkdtempSync(path.join(dir, 'running-'));
+    const results = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => pool.exec(at(), settings({ identityFile: limited.clientKey, maxSessions }), `touch ${running}/${i}; ls ${running} | wc -l; sleep 0.3; rm ${running}/${i}`)),
+    );
+    expect(results.map((r) => r.exitCode)).toEqual(Array(8).fill(0));
+    return results.map((r) => Number(r.stdout));
+  }
+
+  it('runs more commands than the server allows sessions, two at a time (one session kept for a kill), on one connection', async () => {
+    const pool = newPool();
+    const concurrent = await eightAtOnce(pool, 3);
+    expect(Math.max(...concurrent)).toBe(2);
+    expect(pool.connectionsOpened('n3')).toBe(1);
+  });
+
+  it('finds out a server limit lower than the profile says and keeps to it', async () => {
+    const pool = newPool();
+    const concurrent = await eightAtOnce(pool, 10);
+    // The first refusal came with 3 open: from then on, 2 at a time.
+    expect(Math.max(...concurrent)).toBeLessThanOrEqual(3);
+    expect(pool.connectionsOpened('n3')).toBe(1);
+    expect(Math.max(...(await eightAtOnce(pool, 10)))).toBe(2);
+  });
+
+  it("kills a timed-out command's processes while the other sessions are busy", async () => {
+    const pool = newPool();
+    const pidFile = path.join(dir, 'limited-sleep.pid');
+    const s = settings({ identityFile: limited.clientKey, maxSessions: 3 });
+    const busy = pool.exec(at(), s, 'sleep 2');
+    const err = await pool.exec(at(), s, `echo $$ > ${pidFile}; exec sleep 30`, { timeoutMs: 800 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SshCommandTimeoutError);
+    const pid = Number(fs.readFileSync(pidFile, 'utf8'));
+    await waitFor(() => !isAlive(pid), 3000);
+    expect((await busy).exitCode).toBe(0);
+  });
+
+  it("a command's timeout covers its wait for a session", async () => {
+    const pool = newPool();
+    const s = settings({ identityFile: limited.clientKey, maxSessions: 3 });
+    const long = [pool.exec(at(), s, 'sleep 1.5'), pool.exec(at(), s, 'sleep 1.5')];
+    const t0 = Date.now();
+    await expect(pool.exec(at(), s, 'true', { timeoutMs: 400 })).rejects.toBeInstanceOf(SshCommandTimeoutError);
+    expect(Date.now() - t0).toBeLessThan(1200);
+    expect((await Promise.all(long)).map((r) => r.exitCode)).toEqual([0, 0]);
+    // The queue did not keep the timed-out one: the next command runs as soon as a session frees.
+    expect((await pool.exec(at(), s, 'echo ok')).stdout).toBe('ok\n');
   });
 });
 

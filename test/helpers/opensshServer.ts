@@ -82,11 +82,17 @@ async function waitGone(pids: readonly number[], timeoutMs = 5000): Promise<void
   }
 }
 
-export async function startOpensshServer(): Promise<OpensshServer> {
+/** `extraConfig`: more sshd_config lines, e.g. `MaxSessions 3`. */
+export async function startOpensshServer(opts: { extraConfig?: readonly string[] } = {}): Promise<OpensshServer> {
   if (process.getuid?.() !== 0) throw new Error('the OpenSSH conformance tests start sshd and must run as root');
   if (!fs.existsSync(SSHD)) throw new Error(`${SSHD} not found: install openssh-server`);
   fs.mkdirSync('/run/sshd', { recursive: true }); // sshd's privilege-separation directory
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ae-sshd-'));
+  // Sessions get an empty HOME, so bash reads none of root's rc files: a developer's (pyenv's init
+  // rehashes under a lock at every login) slowed every session, and a test killing one mid-rehash left
+  // a stale lock that stalled every later login for a minute.
+  const home = path.join(dir, 'home');
+  fs.mkdirSync(home);
   const hostKeyFile = path.join(dir, 'host_ed25519');
   const clientKey = path.join(dir, 'client_ed25519');
   const hostKey = keygen(hostKeyFile);
@@ -109,6 +115,8 @@ export async function startOpensshServer(): Promise<OpensshServer> {
       'AllowTcpForwarding yes',
       'LogLevel VERBOSE',
       'MaxStartups 100',
+      `SetEnv HOME=${home}`,
+      ...(opts.extraConfig ?? []),
       '',
     ].join('\n'),
   );

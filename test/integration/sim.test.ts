@@ -174,6 +174,18 @@ describe('commands over SSH', () => {
     }
   });
 
+  it("refuses an 11th session on one connection, as sshd's MaxSessions 10 does, and frees a closed one's place", async () => {
+    const client = await connect(sim, sim.node('node1'));
+    try {
+      const running = Array.from({ length: 10 }, () => exec(client, 'sleep 1; echo done'));
+      await expect(exec(client, 'true')).rejects.toMatchObject({ message: expect.stringContaining('Channel open failure'), reason: 2 });
+      expect((await Promise.all(running)).map((r) => r.stdout)).toEqual(Array(10).fill('done\n'));
+      expect(await exec(client, 'echo again')).toMatchObject({ code: 0, stdout: 'again\n' });
+    } finally {
+      client.end();
+    }
+  });
+
   it('accepts only user ae with the sim key', async () => {
     const node = sim.node('node1');
     const before = node.stats.authFailures;

@@ -137,6 +137,7 @@ describe('defaults and local paths', () => {
       connectTimeoutSeconds: 20,
       keepaliveIntervalSeconds: 10,
       keepaliveCountMax: 3,
+      maxSessions: 10,
       maxOutputBytes: 1024 * 1024,
     });
     expect(profile.timeouts).toEqual({
@@ -321,6 +322,7 @@ const invalid: InvalidCase[] = [
   { name: 'timeout with a unit', mutate: (p) => (p.timeouts.kernelBuild = '2h'), at: 'timeouts.kernelBuild', says: /^expected the kernel build timeout in seconds \(a number\), got string "2h"$/ },
   { name: 'SSH connect timeout too long', mutate: (p) => (p.ssh.connectTimeoutSeconds = 3600), at: 'ssh.connectTimeoutSeconds', says: /^expected the SSH connect timeout of at most 600 seconds \(10 min\), got number 3600$/ },
   { name: 'keepalive count 0', mutate: (p) => (p.ssh.keepaliveCountMax = 0), at: 'ssh.keepaliveCountMax', says: /^expected a keepalive count of at least 1, got number 0$/ },
+  { name: 'no SSH sessions', mutate: (p) => (p.ssh.maxSessions = 0), at: 'ssh.maxSessions', says: /^expected a session count of at least 1, got number 0$/ },
   { name: 'origin: yes', mutate: (p) => (p.nodes[0].origin = 'yes'), at: 'nodes[0].origin', says: /^expected true or false, got string "yes"$/ },
   { name: 'simulated: 1', mutate: (p) => (p.simulated = 1), at: 'simulated', says: /^expected true or false, got number 1$/ },
   { name: 'missing rdmaIp', mutate: (p) => delete p.nodes[2].rdmaIp, at: 'nodes[2].rdmaIp', says: /^missing: expected an IPv4 address like 10\.4\.6\.15/ },

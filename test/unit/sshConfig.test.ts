@@ -302,6 +302,7 @@ describe('planRoute (profile values act like ssh -l -p -i -J)', () => {
     connectTimeoutSeconds: 5,
     keepaliveIntervalSeconds: 10,
     keepaliveCountMax: 3,
+    maxSessions: 10,
     maxOutputBytes: 1 << 20,
   };
   const local: LocalContext = { home: '/home/me', user: 'me', env: {} };
