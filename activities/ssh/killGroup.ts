@@ -48,10 +48,19 @@ export class ProcessGroupMarker {
   }
 }
 
-/** Best effort: KILL the process group from a second channel; resolves when done or after 2 s. */
+/** The last kill queued on each connection: they take turns on the one session the pool keeps free for them (sessions.ts). */
+const lastKill = new WeakMap<Link, Promise<void>>();
+
+/** Best effort: KILL the process group from a second channel, after any kill before it on this connection; resolves when done or after 2 s. */
 export function remoteKillGroup(link: Link, pgid: number): Promise<void> {
   // pgid 1 or our own would be a disaster; a real command's group is always a larger number.
   if (!Number.isSafeInteger(pgid) || pgid <= 1) return Promise.resolve();
+  const kill = (lastKill.get(link) ?? Promise.resolve()).then(() => killOnce(link, pgid));
+  lastKill.set(link, kill);
+  return kill;
+}
+
+function killOnce(link: Link, pgid: number): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(resolve, 2000);
     const done = () => {

@@ -3,7 +3,8 @@
  * connection (OpenSSH's MaxSessions, 10 by default) and refuses the next with "open failed", so the
  * pool's commands to one node take a slot first and the ones beyond the limit wait their turn, first
  * come first served. One of the server's sessions is left for killing a timed-out command's processes
- * (killGroup.ts), which has to open a channel while that command still holds its own.
+ * (killGroup.ts, where kills take turns on it), which has to open a channel while that command still
+ * holds its own.
  */
 export class SessionSlots {
   private limit: number;

@@ -369,6 +369,16 @@ describe('session limit (sshd MaxSessions 3)', () => {
     expect((await busy).exitCode).toBe(0);
   });
 
+  it('kills every command that times out at once, taking turns on the one free session', async () => {
+    const pool = newPool();
+    const s = settings({ identityFile: limited.clientKey, maxSessions: 3 });
+    const pidFiles = [0, 1].map((i) => path.join(dir, `limited-both-${i}.pid`));
+    const errs = await Promise.all(pidFiles.map((f) => pool.exec(at(), s, `echo $$ > ${f}; exec sleep 30`, { timeoutMs: 800 }).catch((e: unknown) => e)));
+    expect(errs.every((e) => e instanceof SshCommandTimeoutError)).toBe(true);
+    const pids = pidFiles.map((f) => Number(fs.readFileSync(f, 'utf8')));
+    await waitFor(() => pids.every((pid) => !isAlive(pid)), 5000);
+  });
+
   it("a command's timeout covers its wait for a session", async () => {
     const pool = newPool();
     const s = settings({ identityFile: limited.clientKey, maxSessions: 3 });
