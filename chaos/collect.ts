@@ -15,6 +15,17 @@ export interface RunSnapshot {
   /** Raw benchmark outputs (one per attempt of a repetition) by measurement key id. */
   rawAttempts: Record<string, number>;
   verdicts: Record<string, string>;
+  /** claims.json's compared points per claim: which metric each point's verdict turned on. */
+  points: Record<string, PointVerdict[]>;
+}
+
+/** One compared point of a claim, as much of it as the comparison needs. */
+export interface PointVerdict {
+  label: string;
+  metric: string;
+  /** Measurement key ids of both sides. */
+  keys: string[];
+  verdict: string;
 }
 
 /** Every file under `dir`, relative, sorted. */
@@ -64,5 +75,7 @@ export function snapshot(runDir: string, sim: SimCluster, verdicts: Record<strin
   const results = readJson<{ measurements: Measurement[] }>(path.join(runDir, 'results.json'));
   const measurements = Object.fromEntries((results?.measurements ?? []).map((m) => [measurementKeyId(m.key), m.metrics]));
   const counters = Object.fromEntries(sim.nodes.map((n) => [n.name, { ...sim.world.node(n.name).counters }]));
-  return { counters, files, measurements, rawAttempts: countRawAttempts(files), verdicts };
+  const claims = readJson<{ claims: { id: string; points: PointVerdict[] }[] }>(path.join(runDir, 'claims.json'));
+  const points = Object.fromEntries((claims?.claims ?? []).map((c) => [c.id, c.points.map(({ label, metric, keys, verdict }) => ({ label, metric, keys, verdict }))]));
+  return { counters, files, measurements, rawAttempts: countRawAttempts(files), verdicts, points };
 }

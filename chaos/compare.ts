@@ -1,4 +1,4 @@
-import type { RunSnapshot } from './collect';
+import type { PointVerdict, RunSnapshot } from './collect';
 
 /**
  * A faulted run against the unfaulted reference run (same seed, same input): pure functions of
@@ -213,6 +213,25 @@ export function verdictDiffs(reference: Record<string, string>, faulted: Record<
   return ids.filter((id) => reference[id] !== faulted[id]).map((id) => `${id}: ${reference[id] ?? 'none'} -> ${faulted[id] ?? 'none'}`);
 }
 
+/**
+ * The metrics a claim's verdict changed on, when every point whose verdict changed was judged on real
+ * timings (wallTimeMetric): two unfaulted runs differ there too, so such a change is the machine's
+ * noise, not a fault's doing. Undefined when any other point changed, a point is only on one side,
+ * or no point changed at all (the claim's gaps did).
+ */
+export function changedOnTimingsOnly(reference: readonly PointVerdict[] = [], faulted: readonly PointVerdict[] = []): string[] | undefined {
+  const before = new Map(reference.map((p) => [p.label, p]));
+  const after = new Map(faulted.map((p) => [p.label, p]));
+  const labels = [...new Set([...before.keys(), ...after.keys()])];
+  const changed = labels.filter((l) => before.get(l)?.verdict !== after.get(l)?.verdict);
+  if (changed.length === 0) return undefined;
+  const onTimings = changed.every((l) => {
+    const p = before.get(l);
+    return p !== undefined && after.has(l) && p.keys.length > 0 && wallTimeMetric(p.keys[0], p.metric);
+  });
+  return onTimings ? [...new Set(changed.map((l) => before.get(l)!.metric))] : undefined;
+}
+
 export interface RunInput {
   label: string;
   workflowId: string;
@@ -235,8 +254,11 @@ export interface RunComparison {
   error?: string;
   faults: { workerKills: number; killPhases: string[]; serverRestarts: number; simFaultsFired: string[]; simFaultsUnfired: string[]; notInjected: string[]; other: string[] };
   verdicts: Record<string, string>;
+  /** No verdict differs, but for changes on real timings only (listed in verdictDiffs all the same). */
   verdictsSame: boolean;
   verdictDiffs: string[];
+  /** Of verdictDiffs, those that changed on real timings only. */
+  timingFlips: string[];
   measurements: MeasurementDiff;
   duplicates: Duplicate[];
   duplicatedCount: number;
@@ -258,7 +280,11 @@ export function compareRun(reference: RunInput, run: RunInput): RunComparison {
   const counters = duplicatedActions(reference.snapshot.counters, run.snapshot.counters, allowances(run.fired));
   const reps = duplicatedRepetitions(reference.snapshot.rawAttempts, run.snapshot.rawAttempts, cut, droppedIn);
   const duplicates = [...counters, ...reps.extra];
-  const diffs = verdictDiffs(reference.snapshot.verdicts, run.snapshot.verdicts);
+  const claimDiffs = verdictDiffs(reference.snapshot.verdicts, run.snapshot.verdicts).map((text) => {
+    const id = text.slice(0, text.indexOf(':'));
+    const metrics = changedOnTimingsOnly(reference.snapshot.points[id], run.snapshot.points[id]);
+    return { text: metrics ? `${text} (on real timings only: ${metrics.join(', ')})` : text, onTimings: metrics !== undefined };
+  });
   return {
     label: run.label,
     workflowId: run.workflowId,
@@ -275,8 +301,9 @@ export function compareRun(reference: RunInput, run: RunInput): RunComparison {
       other: run.injected.filter((f) => f.kind === 'worker-exited').map((f) => `${f.kind} at ${f.actual}`),
     },
     verdicts: run.snapshot.verdicts,
-    verdictsSame: diffs.length === 0 && Object.keys(run.snapshot.verdicts).length > 0,
-    verdictDiffs: diffs,
+    verdictsSame: claimDiffs.every((d) => d.onTimings) && Object.keys(run.snapshot.verdicts).length > 0,
+    verdictDiffs: claimDiffs.map((d) => d.text),
+    timingFlips: claimDiffs.filter((d) => d.onTimings).map((d) => d.text),
     measurements: compareMeasurements(reference.snapshot.measurements, run.snapshot.measurements),
     duplicates,
     duplicatedCount: duplicates.reduce((s, d) => s + d.extra, 0),
@@ -290,6 +317,8 @@ export interface Totals {
   runs: number;
   finished: number;
   verdictsSame: number;
+  /** Claims whose verdict changed on real timings only, over all runs (counted as same). */
+  timingFlips: number;
   measurementsSame: number;
   workerKills: number;
   killPhases: Record<string, number>;
@@ -320,6 +349,7 @@ export function totals(runs: readonly RunComparison[]): Totals {
     runs: runs.length,
     finished: runs.filter((r) => r.finished).length,
     verdictsSame: runs.filter((r) => r.verdictsSame).length,
+    timingFlips: runs.reduce((s, r) => s + r.timingFlips.length, 0),
     measurementsSame: runs.filter((r) => r.measurements.missingKeys.length + r.measurements.extraKeys.length + r.measurements.valueDiffs.length === 0).length,
     workerKills: runs.reduce((s, r) => s + r.faults.workerKills, 0),
     killPhases: tally(runs.flatMap((r) => r.faults.killPhases.map(killCategory))),

@@ -114,7 +114,7 @@ function crashed(label: string, err: Error): RunRecord {
     status: 'failed',
     error: err.message,
     durationMs: 0,
-    snapshot: { counters: {}, files: [], measurements: {}, rawAttempts: {}, verdicts: {} },
+    snapshot: { counters: {}, files: [], measurements: {}, rawAttempts: {}, verdicts: {}, points: {} },
     injected: [],
     fired: [],
     notInjected: [],

@@ -11,6 +11,7 @@ import {
   lostArtifacts,
   totals,
   verdictDiffs,
+  changedOnTimingsOnly,
   type RunInput,
 } from '../../chaos/compare';
 import { markdownReport } from '../../chaos/report';
@@ -125,6 +126,23 @@ describe('measurements, artifacts, verdicts', () => {
   });
 });
 
+const wallPoint = (verdict: string) => ({ label: 'n4 openlambda wallSeconds', metric: 'wallSeconds', keys: ['fragvisor.E2.n4.openlambda.rep1', 'giantvm.E2.n4.openlambda.rep1'], verdict });
+const initPoint = (verdict: string) => ({ label: 'n4 openlambda initMs', metric: 'initMs', keys: ['fragvisor.E2.n4.openlambda.rep1', 'giantvm.E2.n4.openlambda.rep1'], verdict });
+const php = (verdict: string) => ({ label: 'n4 php-500ms requestsPerSecond', metric: 'requestsPerSecond', keys: ['fragvisor.E1.n4.php-500ms.rep1'], verdict });
+
+describe('changedOnTimingsOnly', () => {
+  it.each([
+    { name: 'E2 wall time only', before: [wallPoint('inconclusive'), initPoint('pass')], after: [wallPoint('pass'), initPoint('pass')], expected: ['wallSeconds'] },
+    { name: 'E1 (ab) and E2 wall time', before: [php('pass'), wallPoint('pass')], after: [php('inconclusive'), wallPoint('inconclusive')], expected: ['requestsPerSecond', 'wallSeconds'] },
+    { name: 'a seeded phase too', before: [wallPoint('inconclusive'), initPoint('pass')], after: [wallPoint('pass'), initPoint('fail')], expected: undefined },
+    { name: 'a point on one side only', before: [wallPoint('pass')], after: [wallPoint('pass'), initPoint('pass')], expected: undefined },
+    { name: 'no point changed (the gaps did)', before: [wallPoint('pass')], after: [wallPoint('pass')], expected: undefined },
+    { name: 'no points known', before: undefined, after: undefined, expected: undefined },
+  ])('$name -> $expected', ({ before, after, expected }) => {
+    expect(changedOnTimingsOnly(before, after)).toEqual(expected);
+  });
+});
+
 describe('a run against the reference, the totals and the table', () => {
   const snap = (over: Partial<RunSnapshot> = {}): RunSnapshot => ({
     counters: counters({ 'make:all': 2, reboot: 6, insmod: 3, lkvm: 3 }),
@@ -132,6 +150,7 @@ describe('a run against the reference, the totals and the table', () => {
     measurements: { 'fragvisor.E1.n4.php-250ms.rep1': { requestsPerSecond: 10 } },
     rawAttempts: { 'fragvisor.E1.n4.php-250ms.rep1': 1 },
     verdicts: { C1: 'pass', C2: 'pass', C3: 'pass' },
+    points: {},
     ...over,
   });
   const ref: RunInput = { label: 'reference', workflowId: 'ref', status: 'completed', durationMs: 100_000, snapshot: snap(), injected: [], fired: [] };
@@ -157,6 +176,19 @@ describe('a run against the reference, the totals and the table', () => {
     expect(md).toContain('| runs finished | 1/1 |');
     expect(md).toContain('### run 1');
     expect(md).toContain('| targets (all finish, same verdicts, 0 duplicated, 0 lost) | met |');
+  });
+
+  it('a verdict that changed on real timings only counts as the same, and the table says so', () => {
+    const c2 = (wall: string, init: string) => ({ C2: [wallPoint(wall), initPoint(init)] });
+    const reference: RunInput = { ...ref, snapshot: snap({ verdicts: { C1: 'pass', C2: 'inconclusive', C3: 'pass' }, points: c2('inconclusive', 'pass') }) };
+    const timing = compareRun(reference, { ...reference, label: 'run 3', snapshot: snap({ verdicts: { C1: 'pass', C2: 'pass', C3: 'pass' }, points: c2('pass', 'pass') }) });
+    expect(timing).toMatchObject({ verdictsSame: true, verdictDiffs: ['C2: inconclusive -> pass (on real timings only: wallSeconds)'], timingFlips: ['C2: inconclusive -> pass (on real timings only: wallSeconds)'] });
+    const t = totals([timing]);
+    expect(t).toMatchObject({ verdictsSame: 1, timingFlips: 1, targetsMet: true });
+    expect(markdownReport({ date: 'd', seed: 1, timeScale: 0.01, parallel: 1, reference, compared: [timing], totals: t, wallMs: 1000 })).toContain('| verdicts same as the reference | 1/1 (1 claim(s) changed on real timings only, counted as same) |');
+    // A seeded (deterministic) phase that changed is a real difference.
+    const real = compareRun(reference, { ...reference, label: 'run 4', snapshot: snap({ verdicts: { C1: 'pass', C2: 'pass', C3: 'pass' }, points: c2('pass', 'fail') }) });
+    expect(real).toMatchObject({ verdictsSame: false, timingFlips: [] });
   });
 
   it('a failed run with a changed verdict, a duplicate and a lost file misses the targets', () => {
