@@ -34,12 +34,12 @@ export function sleepMs(model: SimModel, modelMs: number): number {
  * The fewest real ms per model ms a static page request (E3, Figure 6) is held for. The sim's own
  * HTTP path (Node's http on loopback, a new connection per ab request) costs about 0.3 ms of real
  * time per request at ab -c 10 and varies by tens of percent from run to run, while the model's
- * static requests take 0.25 to 3 ms. Scaled by a small timeScale they vanish under that cost and ab
- * measures the sim, not the model: delegated/local came out about 1.0 with a standard deviation of
- * 0.05..0.18 at timeScale 0.02 (the model says 0.91..0.93). Held at 3x, every request is booked for
- * at least ~0.8 ms and the ratios follow the model within 1% (sd 0.002..0.018 over 6 rounds of
- * ab -n 300). The price: E3's absolute throughputs read 1/max(timeScale, 3) of the model's, and the
- * full sweep's 1 MiB pages take 3x their model time.
+ * static requests take 0.27 ms (1 B) to 10 ms (1 MiB). Scaled by a small timeScale they vanish under
+ * that cost and ab measures the sim, not the model: delegated/local came out about 1.0 with a
+ * standard deviation of 0.05..0.18 at timeScale 0.02 (the model says 0.91..0.93). Held at 3x, every
+ * request is booked for at least ~0.8 ms and the ratios follow the model within 1% (sd 0.002..0.018
+ * over 6 rounds of ab -n 300). The price: E3's absolute throughputs read 1/max(timeScale, 3) of the
+ * model's, and the full sweep's 1 MiB pages take 3x their model time.
  */
 export const STATIC_PAGE_MIN_SCALE = 3;
 
