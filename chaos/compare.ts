@@ -208,9 +208,14 @@ export function lostArtifacts(reference: { files: readonly string[]; workflowId:
   return lost;
 }
 
-export function verdictDiffs(reference: Record<string, string>, faulted: Record<string, string>): string[] {
+/** The claims whose verdict differs, each with `C2: inconclusive -> pass`. */
+function changedClaims(reference: Record<string, string>, faulted: Record<string, string>): { id: string; text: string }[] {
   const ids = [...new Set([...Object.keys(reference), ...Object.keys(faulted)])].sort();
-  return ids.filter((id) => reference[id] !== faulted[id]).map((id) => `${id}: ${reference[id] ?? 'none'} -> ${faulted[id] ?? 'none'}`);
+  return ids.filter((id) => reference[id] !== faulted[id]).map((id) => ({ id, text: `${id}: ${reference[id] ?? 'none'} -> ${faulted[id] ?? 'none'}` }));
+}
+
+export function verdictDiffs(reference: Record<string, string>, faulted: Record<string, string>): string[] {
+  return changedClaims(reference, faulted).map((d) => d.text);
 }
 
 /**
@@ -280,8 +285,7 @@ export function compareRun(reference: RunInput, run: RunInput): RunComparison {
   const counters = duplicatedActions(reference.snapshot.counters, run.snapshot.counters, allowances(run.fired));
   const reps = duplicatedRepetitions(reference.snapshot.rawAttempts, run.snapshot.rawAttempts, cut, droppedIn);
   const duplicates = [...counters, ...reps.extra];
-  const claimDiffs = verdictDiffs(reference.snapshot.verdicts, run.snapshot.verdicts).map((text) => {
-    const id = text.slice(0, text.indexOf(':'));
+  const claimDiffs = changedClaims(reference.snapshot.verdicts, run.snapshot.verdicts).map(({ id, text }) => {
     const metrics = changedOnTimingsOnly(reference.snapshot.points[id], run.snapshot.points[id]);
     return { text: metrics ? `${text} (on real timings only: ${metrics.join(', ')})` : text, onTimings: metrics !== undefined };
   });
